@@ -1,1 +1,563 @@
-export {};
+/**
+ * PocketFlow for TypeScript: a tiny node-and-flow runtime.
+ *
+ * A faithful port of Python PocketFlow. Read it top to bottom:
+ *   1. helpers (warnings, sleeping, abort handling, per-item retry scope)
+ *   2. BaseNode -> Node -> BatchNode              (sync nodes)
+ *   3. Flow -> BatchFlow                          (sync flows)
+ *   4. AsyncNode -> AsyncBatchNode / AsyncParallelBatchNode
+ *   5. AsyncFlow -> AsyncBatchFlow / AsyncParallelBatchFlow
+ *
+ * Each class adds one idea and overrides one or two internal steps
+ * (`_exec`, `_run`, `_orch` and their async twins), as in the Python original.
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+
+// ---------------------------------------------------------------------------
+// 1. Types and helpers
+// ---------------------------------------------------------------------------
+
+/** The name of a transition; `undefined` from `post` means `"default"`. */
+export type Action = string;
+
+/** Parameters handed to a node by its flow (`setParams`). */
+export type Params = Record<string, unknown>;
+
+/** Options accepted by `runAsync`. */
+export interface RunOptions {
+  /** Aborting rejects the run with exactly `signal.reason` and starts no further step. */
+  signal?: AbortSignal;
+}
+
+/** Options of a `Node`: `maxRetries` attempts in all, `wait` seconds between them. */
+export interface NodeOptions {
+  maxRetries?: number;
+  wait?: number;
+}
+
+/** A node of any shape, as flows and successor maps hold them. */
+export type AnyNode<S = unknown> = BaseNode<S, unknown, unknown, unknown, unknown>;
+
+const DEFAULT_ACTION = "default";
+
+function warn(message: string): void {
+  console.warn(`pocketflow: ${message}`);
+}
+
+function nodeName(node: object): string {
+  return node.constructor?.name || "node";
+}
+
+/** Blocks the thread for `ms` without spinning (Python's `time.sleep`). */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** Resolves after `ms`; rejects with exactly `signal.reason` on abort and leaves no timer or listener behind. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/**
+ * Runs `work` so that aborting `signal` rejects at once with `signal.reason`,
+ * even if `work` is stuck in user code. The listener is removed when either ends.
+ * @internal
+ */
+export function raceAbort<T>(signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
+  if (!signal) return work();
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    // A late rejection of `work` after the abort lands on a settled promise: handled, not unhandled.
+    work()
+      .then(resolve, reject)
+      .finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+/**
+ * The items of a batch: `undefined`/`null` is an empty batch, any iterable is
+ * taken as is, anything else is a clear error.
+ * @internal
+ */
+export function batchItems<T>(value: Iterable<T> | null | undefined, owner: object, step = "prep"): Iterable<T> {
+  if (value === undefined || value === null) return [];
+  if (typeof (value as { [Symbol.iterator]?: unknown })[Symbol.iterator] === "function") return value;
+  const shown = typeof value === "object" ? Object.prototype.toString.call(value) : JSON.stringify(value);
+  throw new TypeError(
+    `${nodeName(owner)}.${step} returned ${shown}, which is not iterable: ` +
+      "return an array (or any iterable) of items, or undefined for an empty batch",
+  );
+}
+
+/**
+ * Per-item retry state for parallel batches. `AsyncLocalStorage` slows every
+ * promise in the process while enabled, so it is only enabled while a
+ * parallel batch whose items can retry (`maxRetries > 1`) is running.
+ */
+interface RetryScope {
+  readonly node: object;
+  attempt: number;
+}
+let retryStore: AsyncLocalStorage<RetryScope> | undefined;
+let retryScopeUsers = 0;
+
+function openRetryScopes(): () => void {
+  retryStore ??= new AsyncLocalStorage<RetryScope>();
+  retryScopeUsers++;
+  let open = true;
+  return () => {
+    if (!open) return;
+    open = false;
+    if (--retryScopeUsers === 0) retryStore?.disable();
+  };
+}
+
+// ---------------------------------------------------------------------------
+// 2. Sync nodes
+// ---------------------------------------------------------------------------
+
+/**
+ * The smallest unit of a flow: `prep` reads the shared store, `exec` computes,
+ * `post` writes back and returns the action that picks the next node.
+ *
+ * Type parameters: `S` shared store, `P` what `prep` returns, `E` what the
+ * node's exec step produces; `I`/`R` are what `exec` itself takes and returns
+ * (the same as `P`/`E` except in batch nodes, where `exec` sees one item).
+ *
+ * @example
+ * class Greet extends Node<{ name: string; out?: string }, string, string> {
+ *   prep(shared) { return shared.name; }
+ *   exec(name) { return `hello ${name}`; }
+ *   post(shared, _p, out) { shared.out = out; return undefined; }
+ * }
+ */
+export class BaseNode<S = unknown, P = unknown, E = unknown, I = P, R = E> {
+  /** Parameters set by the flow running this node. */
+  params: Params = {};
+  /** Action name -> next node. */
+  successors: Map<Action, AnyNode<S>> = new Map();
+
+  /** Replaces this node's params. */
+  setParams(params: Params): void {
+    this.params = params;
+  }
+
+  /** Sets the successor for `action` (default `"default"`) and returns it, so chains read left to right. */
+  next<T extends AnyNode<S>>(node: T, action: Action = DEFAULT_ACTION): T {
+    if (this.successors.has(action)) warn(`overwriting successor for action '${action}'`);
+    this.successors.set(action, node);
+    return node;
+  }
+
+  /** Sets the successor for `action` and returns this node, so branches chain: `a.on("yes", b).on("no", c)`. */
+  on(action: Action, node: AnyNode<S>): this {
+    this.next(node, action);
+    return this;
+  }
+
+  /** Reads what the node needs from the shared store. */
+  prep(_shared: S): P {
+    return undefined as P;
+  }
+
+  /** Does the work; must not touch the shared store. */
+  exec(_prepRes: I): R {
+    return undefined as R;
+  }
+
+  /** Writes results back and returns the next action (`undefined` means `"default"`). */
+  post(_shared: S, _prepRes: P, _execRes: E): Action | undefined {
+    return undefined;
+  }
+
+  /** @internal */
+  _exec(prepRes: P): E {
+    return this.exec(prepRes as unknown as I) as unknown as E;
+  }
+
+  /** @internal */
+  _run(shared: S): Action | undefined {
+    const p = this.prep(shared);
+    const e = this._exec(p);
+    return this.post(shared, p, e);
+  }
+
+  /** Runs this node alone (successors need a flow). */
+  run(shared: S): Action | undefined {
+    if (this.successors.size > 0) warn(`${nodeName(this)} won't run its successors: use a Flow`);
+    return this._run(shared);
+  }
+
+  /** A shallow copy, as a flow makes before running a node (Python's `copy.copy`). @internal */
+  _copy(): this {
+    return Object.assign(Object.create(Object.getPrototypeOf(this)) as this, this);
+  }
+}
+
+/**
+ * A node with retries: `exec` runs up to `maxRetries` times, `wait` seconds
+ * apart, then `execFallback` decides (the default rethrows).
+ */
+export class Node<S = unknown, P = unknown, E = unknown, I = P, R = E> extends BaseNode<S, P, E, I, R> {
+  maxRetries: number;
+  wait: number;
+  /** @internal */
+  _curRetry = 0;
+
+  constructor(options: NodeOptions = {}) {
+    super();
+    const { maxRetries = 1, wait = 0 } = options;
+    if (!Number.isInteger(maxRetries) || maxRetries < 1) {
+      throw new RangeError(`maxRetries must be an integer >= 1, got ${String(maxRetries)}`);
+    }
+    if (typeof wait !== "number" || !(wait >= 0)) {
+      throw new RangeError(`wait must be a number of seconds >= 0, got ${String(wait)}`);
+    }
+    this.maxRetries = maxRetries;
+    this.wait = wait;
+  }
+
+  /** The attempt (0-based) of the item whose `exec` is running; per item even in parallel batches. */
+  get curRetry(): number {
+    const scope = retryStore?.getStore();
+    return scope !== undefined && scope.node === this ? scope.attempt : this._curRetry;
+  }
+  set curRetry(attempt: number) {
+    const scope = retryStore?.getStore();
+    if (scope !== undefined && scope.node === this) scope.attempt = attempt;
+    else this._curRetry = attempt;
+  }
+
+  /** Called with the last error once every attempt failed; the default rethrows it. */
+  execFallback(_prepRes: I, error: unknown): R {
+    throw error;
+  }
+
+  /** One item through the retry loop. @internal */
+  _execOne(item: I): R {
+    for (let attempt = 0; ; attempt++) {
+      this.curRetry = attempt;
+      try {
+        return this.exec(item);
+      } catch (error) {
+        if (attempt >= this.maxRetries - 1) return this.execFallback(item, error);
+        if (this.wait > 0) sleepSync(this.wait * 1000);
+      }
+    }
+  }
+
+  override _exec(prepRes: P): E {
+    return this._execOne(prepRes as unknown as I) as unknown as E;
+  }
+}
+
+/** `exec` runs once per item of what `prep` returns; `post` gets the results in order. */
+export class BatchNode<S = unknown, Item = unknown, Result = unknown> extends Node<
+  S,
+  Iterable<Item> | null | undefined,
+  Result[],
+  Item,
+  Result
+> {
+  override _exec(items: Iterable<Item> | null | undefined): Result[] {
+    const results: Result[] = [];
+    for (const item of batchItems(items, this)) results.push(this._execOne(item));
+    return results;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// 3. Sync flows
+// ---------------------------------------------------------------------------
+
+/** The successor of `node` for `action`, warning when the flow ends on an unknown action. */
+function nextNode<S>(node: AnyNode<S>, action: Action | undefined): AnyNode<S> | undefined {
+  const found = node.successors.get(action ?? DEFAULT_ACTION);
+  if (!found && node.successors.size > 0) {
+    warn(`flow ends: action '${String(action ?? DEFAULT_ACTION)}' not found in [${[...node.successors.keys()].join(", ")}]`);
+  }
+  return found;
+}
+
+function missingStart(flow: object): Error {
+  return new Error(`${nodeName(flow)} has no start node: pass one to the constructor or call flow.start(node)`);
+}
+
+/**
+ * Runs nodes from `start`, following the action each `post` returns. A flow
+ * is a node itself, so flows nest. Each node is shallow-copied before it runs.
+ *
+ * @example
+ * const flow = new Flow(load);
+ * load.next(summarize).next(save);
+ * flow.run(shared);
+ */
+export class Flow<S = unknown, P = unknown> extends BaseNode<S, P, Action | undefined> {
+  startNode: AnyNode<S> | undefined;
+
+  constructor(start?: AnyNode<S>) {
+    super();
+    this.startNode = start;
+  }
+
+  /** Sets the start node and returns it. */
+  start<T extends AnyNode<S>>(node: T): T {
+    this.startNode = node;
+    return node;
+  }
+
+  /** @internal */
+  _orch(shared: S, params?: Params): Action | undefined {
+    if (!this.startNode) throw missingStart(this);
+    const p = params ?? { ...this.params };
+    let current: AnyNode<S> | undefined = this.startNode._copy();
+    let lastAction: Action | undefined;
+    while (current) {
+      if (current instanceof AsyncNode) {
+        throw new TypeError(
+          `${nodeName(this)} is a sync Flow and cannot run the async node ${nodeName(current)}: use AsyncFlow and runAsync`,
+        );
+      }
+      current.setParams(p);
+      lastAction = current._run(shared);
+      current = nextNode(current, lastAction)?._copy();
+    }
+    return lastAction;
+  }
+
+  override _run(shared: S): Action | undefined {
+    const p = this.prep(shared);
+    const o = this._orch(shared);
+    return this.post(shared, p, o);
+  }
+
+  /** Returns the last action, so a flow nested in another flow transitions on it. */
+  override post(_shared: S, _prepRes: P, execRes: Action | undefined): Action | undefined {
+    return execRes;
+  }
+}
+
+/** Runs the whole flow once per params object that `prep` returns, merged over the flow's params. */
+export class BatchFlow<S = unknown> extends Flow<S, Iterable<Params> | null | undefined> {
+  override _run(shared: S): Action | undefined {
+    const batch = this.prep(shared);
+    for (const bp of batchItems(batch, this)) this._orch(shared, { ...this.params, ...bp });
+    return this.post(shared, batch, undefined);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// 4. Async nodes
+// ---------------------------------------------------------------------------
+
+/**
+ * A node whose steps are async: `prepAsync`, `execAsync`, `postAsync`,
+ * `execFallbackAsync`, run with `runAsync(shared, { signal })`.
+ *
+ * @example
+ * class Summarize extends AsyncNode<{ text: string; summary?: string }, string, string> {
+ *   async prepAsync(shared) { return shared.text; }
+ *   async execAsync(text) { return callLlm(`Summarize: ${text}`); }
+ *   async postAsync(shared, _p, summary) { shared.summary = summary; return undefined; }
+ * }
+ */
+export class AsyncNode<S = unknown, P = unknown, E = unknown, I = P, R = E> extends Node<S, P, E, I, R> {
+  async prepAsync(_shared: S): Promise<P> {
+    return undefined as P;
+  }
+
+  async execAsync(_prepRes: I): Promise<R> {
+    return undefined as R;
+  }
+
+  async execFallbackAsync(_prepRes: I, error: unknown): Promise<R> {
+    throw error;
+  }
+
+  async postAsync(_shared: S, _prepRes: P, _execRes: E): Promise<Action | undefined> {
+    return undefined;
+  }
+
+  /** One item through the async retry loop; waits are abortable. @internal */
+  async _execOneAsync(item: I, signal?: AbortSignal): Promise<R> {
+    for (let attempt = 0; ; attempt++) {
+      this.curRetry = attempt;
+      try {
+        return await this.execAsync(item);
+      } catch (error) {
+        if (attempt >= this.maxRetries - 1) return await this.execFallbackAsync(item, error);
+        if (this.wait > 0) await sleep(this.wait * 1000, signal);
+        signal?.throwIfAborted();
+      }
+    }
+  }
+
+  /** Opens per-item retry scopes for a parallel batch; call the returned function when it settles. @internal */
+  _openRetryScopes(): (() => void) | undefined {
+    return this.maxRetries > 1 ? openRetryScopes() : undefined;
+  }
+
+  /** `_execOneAsync` with its own retry counter, for items that run side by side. @internal */
+  _execOneScoped(item: I, signal?: AbortSignal): Promise<R> {
+    if (this.maxRetries > 1 && retryStore) {
+      return retryStore.run({ node: this, attempt: 0 }, () => this._execOneAsync(item, signal));
+    }
+    return this._execOneAsync(item, signal);
+  }
+
+  /** @internal */
+  async _execAsync(prepRes: P, signal?: AbortSignal): Promise<E> {
+    return (await this._execOneAsync(prepRes as unknown as I, signal)) as unknown as E;
+  }
+
+  /** @internal */
+  async _runAsync(shared: S, signal?: AbortSignal): Promise<Action | undefined> {
+    const p = await this.prepAsync(shared);
+    signal?.throwIfAborted();
+    const e = await this._execAsync(p, signal);
+    signal?.throwIfAborted();
+    return await this.postAsync(shared, p, e);
+  }
+
+  /** Runs this node alone; aborting `signal` rejects promptly with `signal.reason`. */
+  async runAsync(shared: S, options: RunOptions = {}): Promise<Action | undefined> {
+    if (this.successors.size > 0) warn(`${nodeName(this)} won't run its successors: use an AsyncFlow`);
+    return raceAbort(options.signal, () => this._runAsync(shared, options.signal));
+  }
+
+  override _run(_shared: S): Action | undefined {
+    throw new TypeError(`${nodeName(this)} is async: use runAsync (and AsyncFlow to run it in a flow)`);
+  }
+}
+
+/** `execAsync` runs once per item, one after another. */
+export class AsyncBatchNode<S = unknown, Item = unknown, Result = unknown> extends AsyncNode<
+  S,
+  Iterable<Item> | null | undefined,
+  Result[],
+  Item,
+  Result
+> {
+  override async _execAsync(items: Iterable<Item> | null | undefined, signal?: AbortSignal): Promise<Result[]> {
+    const results: Result[] = [];
+    for (const item of batchItems(items, this, "prepAsync")) {
+      signal?.throwIfAborted();
+      results.push(await this._execOneAsync(item, signal));
+    }
+    return results;
+  }
+}
+
+/**
+ * `execAsync` runs for every item at once, on this same node object; results
+ * come back in input order and the first error rejects with that error.
+ */
+export class AsyncParallelBatchNode<S = unknown, Item = unknown, Result = unknown> extends AsyncNode<
+  S,
+  Iterable<Item> | null | undefined,
+  Result[],
+  Item,
+  Result
+> {
+  override async _execAsync(items: Iterable<Item> | null | undefined, signal?: AbortSignal): Promise<Result[]> {
+    const list = batchItems(items, this, "prepAsync");
+    const close = this._openRetryScopes();
+    const running = Array.from(list, (item) => this._execOneScoped(item, signal));
+    if (close) Promise.allSettled(running).then(close);
+    return Promise.all(running);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// 5. Async flows
+// ---------------------------------------------------------------------------
+
+/**
+ * A flow that runs async and sync nodes; run it with `runAsync(shared, { signal })`.
+ *
+ * @example
+ * const flow = new AsyncFlow(fetchPage);
+ * fetchPage.next(summarize).on("retry", fetchPage);
+ * await flow.runAsync(shared, { signal: AbortSignal.timeout(30_000) });
+ */
+export class AsyncFlow<S = unknown, P = unknown> extends AsyncNode<S, P, Action | undefined> {
+  startNode: AnyNode<S> | undefined;
+
+  constructor(start?: AnyNode<S>) {
+    super();
+    this.startNode = start;
+  }
+
+  /** Sets the start node and returns it. */
+  start<T extends AnyNode<S>>(node: T): T {
+    this.startNode = node;
+    return node;
+  }
+
+  /** @internal */
+  async _orchAsync(shared: S, params?: Params, signal?: AbortSignal): Promise<Action | undefined> {
+    if (!this.startNode) throw missingStart(this);
+    const p = params ?? { ...this.params };
+    let current: AnyNode<S> | undefined = this.startNode._copy();
+    let lastAction: Action | undefined;
+    while (current) {
+      signal?.throwIfAborted();
+      current.setParams(p);
+      lastAction = current instanceof AsyncNode ? await current._runAsync(shared, signal) : current._run(shared);
+      current = nextNode(current, lastAction)?._copy();
+    }
+    return lastAction;
+  }
+
+  override async _runAsync(shared: S, signal?: AbortSignal): Promise<Action | undefined> {
+    const p = await this.prepAsync(shared);
+    signal?.throwIfAborted();
+    const o = await this._orchAsync(shared, undefined, signal);
+    signal?.throwIfAborted();
+    return await this.postAsync(shared, p, o);
+  }
+
+  /** Returns the last action, so flows nest. */
+  override async postAsync(_shared: S, _prepRes: P, execRes: Action | undefined): Promise<Action | undefined> {
+    return execRes;
+  }
+}
+
+/** Runs the flow once per params object from `prepAsync`, one after another. */
+export class AsyncBatchFlow<S = unknown> extends AsyncFlow<S, Iterable<Params> | null | undefined> {
+  override async _runAsync(shared: S, signal?: AbortSignal): Promise<Action | undefined> {
+    const batch = await this.prepAsync(shared);
+    for (const bp of batchItems(batch, this, "prepAsync")) {
+      signal?.throwIfAborted();
+      await this._orchAsync(shared, { ...this.params, ...bp }, signal);
+    }
+    signal?.throwIfAborted();
+    return await this.postAsync(shared, batch, undefined);
+  }
+}
+
+/** Runs the flow once per params object from `prepAsync`, all at once. */
+export class AsyncParallelBatchFlow<S = unknown> extends AsyncFlow<S, Iterable<Params> | null | undefined> {
+  override async _runAsync(shared: S, signal?: AbortSignal): Promise<Action | undefined> {
+    const batch = await this.prepAsync(shared);
+    const runs = Array.from(batchItems(batch, this, "prepAsync"), (bp) =>
+      this._orchAsync(shared, { ...this.params, ...bp }, signal),
+    );
+    await Promise.all(runs);
+    signal?.throwIfAborted();
+    return await this.postAsync(shared, batch, undefined);
+  }
+}

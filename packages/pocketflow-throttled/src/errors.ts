@@ -1,0 +1,40 @@
+/** Options of {@link RateLimitHit}. */
+export interface RateLimitHitOptions {
+  /** Seconds to wait before trying again, when the provider said so. */
+  retryAfter?: number;
+  /** Who limited us, e.g. `"openai"`. */
+  source?: string;
+  /** The provider's own error. */
+  cause?: unknown;
+}
+
+/**
+ * Signals a rate limit to whoever runs the failing work: an adaptive flow
+ * backs off when one of its instances fails with it.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   return await client.chat.completions.create(request);
+ * } catch (err) {
+ *   if (isRateLimitError(err)) {
+ *     throw new RateLimitHit("OpenAI rate limit", { retryAfter: retryAfterOf(err), source: "openai", cause: err });
+ *   }
+ *   throw err;
+ * }
+ * ```
+ */
+export class RateLimitHit extends Error {
+  override readonly name = "RateLimitHit";
+  /** Seconds to wait before trying again, if known. */
+  readonly retryAfter?: number;
+  /** Identifier of the limit's source, if known. */
+  readonly source?: string;
+
+  constructor(message = "Rate limit hit", options: RateLimitHitOptions = {}) {
+    // Only pass `cause` when given, so `"cause" in err` stays meaningful.
+    super(message, "cause" in options ? { cause: options.cause } : undefined);
+    this.retryAfter = options.retryAfter;
+    this.source = options.source;
+  }
+}
