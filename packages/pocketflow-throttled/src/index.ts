@@ -1,1 +1,25 @@
-export {};
+/**
+ * pocketflow-throttled: throttled and adaptive parallel batch nodes and flows
+ * for PocketFlow, shared limiters and provider presets.
+ */
+export { type AimdStats } from "./adaptive.js";
+export { headersOf, isRateLimitError, retryAfterOf } from "./detect.js";
+export { RateLimitHit, type RateLimitHitOptions } from "./errors.js";
+export { parseDuration, parseRateLimitHeaders, type RateLimitHeaderInfo } from "./limiters/headers.js";
+export type { AcquireOptions, Limiter, LimiterStats, Permit } from "./limiters/limiter.js";
+export { RateLimiter, type RateLimiterOptions } from "./limiters/sliding-window.js";
+export { TokenBucket, type TokenBucketOptions } from "./limiters/token-bucket.js";
+export {
+  type AdaptiveNodeStats,
+  type AdaptiveThrottleOptions,
+  AdaptiveThrottledNode,
+  type ThrottleOptions,
+  ThrottledParallelBatchNode,
+} from "./nodes.js";
+export * from "./presets.js";
+export {
+  LimiterRegistry,
+  type RegisteredLimiterInfo,
+  type RegisteredLimiterStats,
+  type RegisterOptions,
+} from "./registry.js";

@@ -53,8 +53,8 @@ function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-/** Resolves after `ms`; rejects with exactly `signal.reason` on abort and leaves no timer or listener behind. */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** Resolves after `ms`; rejects with exactly `signal.reason` on abort and leaves no timer or listener behind. @internal */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
     const onAbort = () => {
@@ -410,12 +410,10 @@ export class AsyncNode<S = unknown, P = unknown, E = unknown, I = P, R = E> exte
     return this.maxRetries > 1 ? openRetryScopes() : undefined;
   }
 
-  /** `_execOneAsync` with its own retry counter, for items that run side by side. @internal */
-  _execOneScoped(item: I, signal?: AbortSignal): Promise<R> {
-    if (this.maxRetries > 1 && retryStore) {
-      return retryStore.run({ node: this, attempt: 0 }, () => this._execOneAsync(item, signal));
-    }
-    return this._execOneAsync(item, signal);
+  /** Runs `work` with its own `curRetry` counter, for items that run side by side. @internal */
+  _scoped<T>(work: () => Promise<T>): Promise<T> {
+    if (this.maxRetries > 1 && retryStore) return retryStore.run({ node: this, attempt: 0 }, work);
+    return work();
   }
 
   /** @internal */
@@ -475,7 +473,7 @@ export class AsyncParallelBatchNode<S = unknown, Item = unknown, Result = unknow
   override async _execAsync(items: Iterable<Item> | null | undefined, signal?: AbortSignal): Promise<Result[]> {
     const list = batchItems(items, this, "prepAsync");
     const close = this._openRetryScopes();
-    const running = Array.from(list, (item) => this._execOneScoped(item, signal));
+    const running = Array.from(list, (item) => this._scoped(() => this._execOneAsync(item, signal)));
     if (close) Promise.allSettled(running).then(close);
     return Promise.all(running);
   }

@@ -1,0 +1,476 @@
+/**
+ * Throttled parallel batch nodes: `ThrottledParallelBatchNode` (fixed limits)
+ * and `AdaptiveThrottledNode` (AIMD on rate limits), plus the micro-batching
+ * `ThrottledMicroBatchNode` in `micro-batch.ts`.
+ *
+ * Items are pulled by a pool of workers (state proportional to the
+ * concurrency, never one promise per pending item). Every attempt of an item
+ * takes its own start from the limiter, so retries count against the window.
+ */
+import { AsyncParallelBatchNode, batchItems, sleep } from "pocketflow";
+import { AimdController } from "./adaptive.js";
+import { configure, raw, type Validator } from "./configure.js";
+import { headersOf, isRateLimitError, retryAfterOf } from "./detect.js";
+import { RateLimitHit } from "./errors.js";
+import { type Limiter, LocalLimiter, type Permit } from "./limiters/limiter.js";
+import { RateLimiter } from "./limiters/sliding-window.js";
+import { LimiterRegistry } from "./registry.js";
+import { checkAbove, checkBetween, checkBoolean, checkCount, checkOptionalCount, checkPositive } from "./validate.js";
+
+/** Options of a `ThrottledParallelBatchNode` (each also settable as a class field). */
+export interface ThrottleOptions {
+  /** At most this many items running at once (default 5). */
+  maxConcurrent?: number;
+  /** At most this many starts per minute (default: unlimited). */
+  maxPerMinute?: number;
+  /** At most this many estimated tokens started per minute (default: unlimited). */
+  maxTokensPerMinute?: number;
+  /** Attempts per item for ordinary errors (default 1). */
+  maxRetries?: number;
+  /** Seconds between those attempts (default 0). */
+  wait?: number;
+  /** A shared limiter, or a `LimiterRegistry` name, to use instead of the node's own. */
+  limiter?: Limiter | string;
+  /** Feed rate-limit headers of results and errors to the limiter (default true). */
+  observeHeaders?: boolean;
+}
+
+/** Options of an `AdaptiveThrottledNode`. `maxConcurrent` is the ceiling (default 20). */
+export interface AdaptiveThrottleOptions extends ThrottleOptions {
+  initialConcurrent?: number;
+  minConcurrent?: number;
+  backoffFactor?: number;
+  recoveryThreshold?: number;
+  recoveryFactor?: number;
+  /** Fail for good with a `RateLimitHit` (for an adaptive flow above) instead of the provider's error. */
+  propagateRateLimit?: boolean;
+  /** Re-runs of an item after rate limits before it fails (default 5; 0 fails on the first). */
+  maxRateLimitRetries?: number;
+  /** Also lower the per-minute rate on rate limits (default false). */
+  adaptRate?: boolean;
+}
+
+/** Snapshot of an adaptive node. */
+export interface AdaptiveNodeStats {
+  currentConcurrent: number;
+  totalSuccesses: number;
+  totalRateLimits: number;
+  consecutiveSuccesses: number;
+  /** The adapted per-minute rate when `adaptRate` is on. */
+  currentPerMinute?: number;
+}
+
+const optionalCount = (name: string): Validator => (v) => checkOptionalCount(name, v);
+const count = (name: string): Validator => (v) => checkCount(name, v);
+const flag = (name: string): Validator => (v) => checkBoolean(name, v);
+
+function checkLimiterOption(value: unknown): unknown {
+  if (value === undefined || value === null || typeof value === "string") return value ?? undefined;
+  if (typeof value === "object" && typeof (value as Limiter).acquire === "function") return value;
+  throw new TypeError(`limiter must be a Limiter (e.g. a RateLimiter) or a LimiterRegistry name, got ${String(value)}`);
+}
+
+const THROTTLE_VALIDATORS: Record<string, Validator> = {
+  maxConcurrent: count("maxConcurrent"),
+  maxPerMinute: optionalCount("maxPerMinute"),
+  maxTokensPerMinute: optionalCount("maxTokensPerMinute"),
+  maxRetries: count("maxRetries"),
+  wait: (v) => checkPositive("wait", v, true),
+  limiter: checkLimiterOption,
+  observeHeaders: flag("observeHeaders"),
+};
+
+const ADAPTIVE_VALIDATORS: Record<string, Validator> = {
+  ...THROTTLE_VALIDATORS,
+  initialConcurrent: count("initialConcurrent"),
+  minConcurrent: count("minConcurrent"),
+  backoffFactor: (v) => checkBetween("backoffFactor", v, 0, 1),
+  recoveryThreshold: count("recoveryThreshold"),
+  recoveryFactor: (v) => checkAbove("recoveryFactor", v, 1),
+  propagateRateLimit: flag("propagateRateLimit"),
+  maxRateLimitRetries: (v) => checkCount("maxRateLimitRetries", v, 0),
+  adaptRate: flag("adaptRate"),
+};
+
+/** Everything one execution of a node needs, so the node object holds no per-run state. */
+interface RunContext {
+  readonly limiter: Limiter;
+  readonly local: LocalLimiter | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly countTokens: boolean;
+  readonly observe: boolean;
+  readonly aimd: AimdController | undefined;
+  readonly rateAimd: AimdController | undefined;
+}
+
+/** Backoff before re-running a rate-limited item whose error gave no retry hint. */
+function rateLimitBackoffMs(retry: number): number {
+  return Math.min(5_000, 50 * 2 ** retry);
+}
+
+/**
+ * `AsyncParallelBatchNode` with a limit: at most `maxConcurrent` items at once
+ * and at most `maxPerMinute` starts per minute, results in input order.
+ *
+ * @example
+ * class Translate extends ThrottledParallelBatchNode<Shared, string, string> {
+ *   maxConcurrent = 5;
+ *   maxPerMinute = 60;
+ *   async prepAsync(shared: Shared) { return shared.texts; }
+ *   async execAsync(text: string) { return callLlm(`Translate: ${text}`); }
+ * }
+ * // or: new Translate(Presets.OPENAI_TIER1)
+ */
+export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = unknown> extends AsyncParallelBatchNode<
+  S,
+  Item,
+  Result
+> {
+  declare maxConcurrent: number;
+  declare maxPerMinute: number | undefined;
+  declare maxTokensPerMinute: number | undefined;
+  declare limiter: Limiter | string | undefined;
+  declare observeHeaders: boolean;
+
+  /** @internal */
+  protected static _validators: Readonly<Record<string, Validator>> = THROTTLE_VALIDATORS;
+  /** @internal */
+  protected static _defaults: Readonly<Record<string, unknown>> = {
+    maxConcurrent: 5,
+    maxPerMinute: undefined,
+    maxTokensPerMinute: undefined,
+    limiter: undefined,
+    observeHeaders: true,
+  };
+
+  constructor(options: ThrottleOptions = {}) {
+    super({ maxRetries: options?.maxRetries, wait: options?.wait });
+    const ctor = new.target as unknown as typeof ThrottledParallelBatchNode;
+    // biome-ignore lint/correctness/noConstructorReturn: the proxy keeps constructor options over subclass fields (see configure.ts)
+    return configure(this, options, ctor._validators, ctor._defaults);
+  }
+
+  /** True for a rate-limit error; override to recognise a client's own errors. */
+  static isRateLimitError(error: unknown): boolean {
+    return isRateLimitError(error);
+  }
+
+  /** Estimated tokens of one item (default: its JSON length / 4). */
+  estimateTokens(item: Item): number {
+    const json = JSON.stringify(item);
+    return json === undefined ? 0 : Math.ceil(json.length / 4);
+  }
+
+  /** Actual tokens a result used (default: OpenAI or Anthropic `usage`); `undefined` keeps the estimate. */
+  usageOf(result: Result): number | undefined {
+    const usage = (result as { usage?: Record<string, unknown> } | null | undefined)?.usage;
+    if (usage === null || typeof usage !== "object") return undefined;
+    if (typeof usage.total_tokens === "number") return usage.total_tokens;
+    if (typeof usage.input_tokens === "number" && typeof usage.output_tokens === "number") {
+      return usage.input_tokens + usage.output_tokens;
+    }
+    return undefined;
+  }
+
+  /** The limiter this execution runs under: the `limiter` option, or a fresh one of the node's own. @internal */
+  _limiterForRun(): Limiter {
+    const option = this.limiter;
+    if (typeof option === "string") return LimiterRegistry.get(option);
+    if (option !== undefined) return option;
+    return new RateLimiter({
+      maxConcurrent: this.maxConcurrent,
+      maxPerWindow: this.maxPerMinute,
+      maxTokensPerWindow: this.maxTokensPerMinute,
+      windowSeconds: 60,
+    });
+  }
+
+  /** The AIMD controllers of an adaptive node (none here). @internal */
+  _adaptiveForRun(_limiter: Limiter): { aimd?: AimdController; rateAimd?: AimdController; detach(): void } {
+    return { detach() {} };
+  }
+
+  /** How many workers pull items: enough for the highest concurrency the run can reach. @internal */
+  _workerCount(limiter: Limiter): number {
+    return Math.max(this.maxConcurrent, limiter.maxConcurrent);
+  }
+
+  override async _execAsync(items: Iterable<Item> | null | undefined, signal?: AbortSignal): Promise<Result[]> {
+    const self = raw(this);
+    const list = batchItems(items, self, "prepAsync");
+    const limiter = self._limiterForRun();
+    const adaptive = self._adaptiveForRun(limiter);
+    const local = limiter instanceof LocalLimiter ? limiter : undefined;
+    const tokenBudget = (limiter as { maxTokensPerWindow?: number }).maxTokensPerWindow;
+    const run: RunContext = {
+      limiter,
+      local,
+      signal,
+      countTokens: tokenBudget !== undefined,
+      observe: self.observeHeaders !== false,
+      aimd: adaptive.aimd,
+      rateAimd: adaptive.rateAimd,
+    };
+    const size = Array.isArray(list) ? list.length : Number.POSITIVE_INFINITY;
+    const results: Result[] = Array.isArray(list) ? new Array<Result>(list.length) : [];
+    const iterator = list[Symbol.iterator]();
+    let next = 0;
+    let failed = false;
+    const worker = async (): Promise<void> => {
+      while (!failed) {
+        signal?.throwIfAborted();
+        const step = iterator.next();
+        if (step.done) return;
+        const index = next++;
+        try {
+          results[index] = await self._runItem(step.value, run);
+        } catch (error) {
+          failed = true; // stop pulling; the batch rejects with this item's own error
+          throw error;
+        }
+      }
+    };
+    const closeScopes = self._openRetryScopes();
+    const workers = Array.from({ length: Math.min(size, self._workerCount(limiter)) }, worker);
+    const all = Promise.all(workers);
+    Promise.allSettled(workers).then(() => {
+      closeScopes?.();
+      adaptive.detach();
+    });
+    await all;
+    return results;
+  }
+
+  /** One item: acquire, attempt, observe, settle, release; retries and rate limits as configured. @internal */
+  async _runItem(item: Item, run: RunContext): Promise<Result> {
+    return this._scoped(() => this._attempts(item, run));
+  }
+
+  private async _attempts(item: Item, run: RunContext): Promise<Result> {
+    const tokens = run.countTokens ? this.estimateTokens(item) : 0;
+    let rateLimitRetries = 0;
+    for (let attempt = 0; ; ) {
+      // Acquire: the allocation-free path for in-process limiters, a permit otherwise.
+      let permit: Permit | undefined;
+      let seq = 0;
+      if (run.local) {
+        seq = run.local._tryStart(tokens);
+        if (seq < 0) seq = await run.local._wait(tokens, run.signal);
+      } else {
+        permit = await run.limiter.acquire({ signal: run.signal, tokens });
+      }
+      let result: Result;
+      try {
+        result = await this.execAsync(item);
+      } catch (error) {
+        const rateLimited = (this.constructor as typeof ThrottledParallelBatchNode).isRateLimitError(error);
+        const retryAfter = rateLimited ? retryAfterOf(error) : undefined;
+        try {
+          if (run.observe) this._observe(run.limiter, error);
+          if (retryAfter !== undefined && retryAfter > 0) run.limiter.pause(retryAfter);
+        } finally {
+          if (permit) permit.release();
+          else run.local?._finish();
+        }
+        if (rateLimited && run.aimd) {
+          run.aimd.rateLimited();
+          run.rateAimd?.rateLimited();
+          const maxRateLimitRetries = (this as { maxRateLimitRetries?: number }).maxRateLimitRetries ?? 0;
+          if (rateLimitRetries < maxRateLimitRetries) {
+            const waitMs = retryAfter !== undefined ? retryAfter * 1000 : rateLimitBackoffMs(rateLimitRetries);
+            rateLimitRetries++;
+            await sleep(waitMs, run.signal);
+            continue;
+          }
+          if ((this as { propagateRateLimit?: boolean }).propagateRateLimit) {
+            const message = error instanceof Error ? error.message : String(error);
+            throw new RateLimitHit(`Rate limit detected: ${message}`, {
+              retryAfter,
+              source: this.constructor.name,
+              cause: error,
+            });
+          }
+        }
+        if (attempt < this.maxRetries - 1) {
+          this.curRetry = ++attempt;
+          if (this.wait > 0) await sleep(this.wait * 1000, run.signal);
+          run.signal?.throwIfAborted();
+          continue;
+        }
+        return await this.execFallbackAsync(item, error);
+      }
+      try {
+        if (run.observe) this._observe(run.limiter, result);
+        if (run.countTokens) {
+          const used = this.usageOf(result);
+          if (used !== undefined) {
+            if (permit) permit.settle(used);
+            else run.local?._settle(seq, tokens, used);
+          }
+        }
+      } finally {
+        if (permit) permit.release();
+        else run.local?._finish();
+      }
+      run.aimd?.success();
+      run.rateAimd?.success();
+      return result;
+    }
+  }
+
+  private _observe(limiter: Limiter, value: unknown): void {
+    if (value === null || typeof value !== "object") return;
+    const headers = headersOf(value);
+    if (headers !== undefined) limiter.observe(headers);
+  }
+}
+
+/**
+ * A throttled node that finds the provider's limit by itself: on each rate
+ * limit it halves its concurrency (down to `minConcurrent`), after
+ * `recoveryThreshold` successes in a row it steps back up (to `maxConcurrent`).
+ * Rate-limited items wait (`retryAfter` when known) and run again.
+ *
+ * @example
+ * class Embed extends AdaptiveThrottledNode<Shared, string, number[]> {
+ *   initialConcurrent = 10;
+ *   maxConcurrent = 50;
+ *   async execAsync(text: string) { return embed(text); }
+ * }
+ */
+export class AdaptiveThrottledNode<S = unknown, Item = unknown, Result = unknown> extends ThrottledParallelBatchNode<
+  S,
+  Item,
+  Result
+> {
+  declare initialConcurrent: number;
+  declare minConcurrent: number;
+  declare backoffFactor: number;
+  declare recoveryThreshold: number;
+  declare recoveryFactor: number;
+  declare propagateRateLimit: boolean;
+  declare maxRateLimitRetries: number;
+  declare adaptRate: boolean;
+  /** Adaptive state, shared with every copy a flow makes of this node. @internal */
+  declare _aimd: AimdController;
+  /** @internal */
+  declare _rateAimd: AimdController;
+
+  /** @internal */
+  protected static override _validators: Readonly<Record<string, Validator>> = ADAPTIVE_VALIDATORS;
+  /** @internal */
+  protected static override _defaults: Readonly<Record<string, unknown>> = {
+    ...ThrottledParallelBatchNode._defaults,
+    maxConcurrent: 20,
+    initialConcurrent: 5,
+    minConcurrent: 1,
+    backoffFactor: 0.5,
+    recoveryThreshold: 10,
+    recoveryFactor: 1.2,
+    propagateRateLimit: false,
+    maxRateLimitRetries: 5,
+    adaptRate: false,
+  };
+
+  constructor(options: AdaptiveThrottleOptions = {}) {
+    super(options);
+    const self = raw(this);
+    Object.defineProperty(self, "_aimd", { value: new AimdController(), enumerable: true, writable: true });
+    Object.defineProperty(self, "_rateAimd", { value: new AimdController(), enumerable: true, writable: true });
+    // Bounds given together to the constructor are checked now; fields are checked when a run starts.
+    const { minConcurrent: min, maxConcurrent: max, initialConcurrent: initial } = options;
+    if (min !== undefined && max !== undefined && min > max) {
+      throw new RangeError(`minConcurrent (${min}) must not exceed maxConcurrent (${max})`);
+    }
+    if (initial !== undefined && max !== undefined && initial > max) {
+      throw new RangeError(`initialConcurrent (${initial}) must not exceed maxConcurrent (${max})`);
+    }
+    if (initial !== undefined && min !== undefined && initial < min) {
+      throw new RangeError(`initialConcurrent (${initial}) must not be below minConcurrent (${min})`);
+    }
+  }
+
+  /** The concurrency in force. */
+  get currentConcurrent(): number {
+    return this._aimd.current || this.initialConcurrent;
+  }
+
+  /** `{ currentConcurrent, totalSuccesses, totalRateLimits, consecutiveSuccesses }`, true across flow copies. */
+  get stats(): AdaptiveNodeStats {
+    const s = this._aimd.stats;
+    const stats: AdaptiveNodeStats = {
+      currentConcurrent: s.current,
+      totalSuccesses: s.totalSuccesses,
+      totalRateLimits: s.totalRateLimits,
+      consecutiveSuccesses: s.consecutiveSuccesses,
+    };
+    if (this.adaptRate && this.maxPerMinute !== undefined) stats.currentPerMinute = this._rateAimd.current;
+    return stats;
+  }
+
+  /** Starts over from `initialConcurrent` with zeroed counters. */
+  resetAdaptiveState(): void {
+    this._aimd.reset();
+    this._rateAimd.reset();
+  }
+
+  /** @internal */
+  _configureAdaptive(ceiling: number): void {
+    const names = {
+      initial: "initialConcurrent",
+      min: "minConcurrent",
+      max: "maxConcurrent",
+      backoffFactor: "backoffFactor",
+      recoveryThreshold: "recoveryThreshold",
+      recoveryFactor: "recoveryFactor",
+    };
+    const factors = {
+      backoffFactor: this.backoffFactor,
+      recoveryThreshold: this.recoveryThreshold,
+      recoveryFactor: this.recoveryFactor,
+    };
+    if (this.initialConcurrent > ceiling) {
+      throw new RangeError(`initialConcurrent (${this.initialConcurrent}) must not exceed maxConcurrent (${ceiling})`);
+    }
+    this._aimd.configure({ initial: this.initialConcurrent, min: this.minConcurrent, max: ceiling, ...factors }, names);
+    if (this.adaptRate && this.maxPerMinute !== undefined) {
+      this._rateAimd.configure(
+        { initial: this.maxPerMinute, min: 1, max: this.maxPerMinute, ...factors },
+        { ...names, initial: "maxPerMinute", min: "maxPerMinute", max: "maxPerMinute" },
+      );
+    }
+  }
+
+  override _limiterForRun(): Limiter {
+    this._configureAdaptive(this.maxConcurrent);
+    if (this.limiter !== undefined) return super._limiterForRun();
+    const perMinute = this.adaptRate && this.maxPerMinute !== undefined ? this._rateAimd.current : this.maxPerMinute;
+    return new RateLimiter({
+      maxConcurrent: this._aimd.current,
+      maxPerWindow: perMinute,
+      maxTokensPerWindow: this.maxTokensPerMinute,
+      windowSeconds: 60,
+    });
+  }
+
+  override _adaptiveForRun(limiter: Limiter): { aimd?: AimdController; rateAimd?: AimdController; detach(): void } {
+    // Adjustments apply live to this run's limiter (a shared limiter is adapted for everyone who uses it).
+    limiter.setConcurrency(this._aimd.current);
+    const offConcurrency = this._aimd.onChange((level) => limiter.setConcurrency(level));
+    let rateAimd: AimdController | undefined;
+    let offRate: () => unknown = () => undefined;
+    if (this.adaptRate && this.maxPerMinute !== undefined && limiter instanceof RateLimiter) {
+      rateAimd = this._rateAimd;
+      limiter.setMaxPerWindow(rateAimd.current);
+      offRate = rateAimd.onChange((perMinute) => limiter.setMaxPerWindow(perMinute));
+    }
+    return {
+      aimd: this._aimd,
+      rateAimd,
+      detach() {
+        offConcurrency();
+        offRate();
+      },
+    };
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * `LimiterRegistry`: named limiters shared by every node, flow and plain
+ * function in the process (or, with a Redis store, across processes).
+ */
+import type { Limiter, LimiterStats } from "./limiters/limiter.js";
+import { RateLimiter, type RateLimiterOptions } from "./limiters/sliding-window.js";
+
+/** How a registered limiter is described by `listAll()` and `stats()`. */
+export interface RegisteredLimiterInfo {
+  maxConcurrent: number;
+  maxPerWindow: number | undefined;
+  windowSeconds: number | undefined;
+  maxTokensPerWindow?: number;
+}
+
+/** `stats(name)`: the limits plus the limiter's counters. */
+export type RegisteredLimiterStats = RegisteredLimiterInfo & LimiterStats & { currentWindowCount: number | undefined };
+
+/** Options of `register`. */
+export interface RegisterOptions {
+  /** Replace an existing limiter of that name instead of throwing. */
+  replace?: boolean;
+}
+
+/** A factory the Redis mode plugs in (kept out of this file so `ioredis` loads only when used). */
+type StoreFactory = (name: string, options: RateLimiterOptions & Record<string, unknown>) => Limiter;
+
+const limiters = new Map<string, Limiter>();
+let storeFactory: StoreFactory | undefined;
+
+function checkName(name: unknown): string {
+  if (typeof name !== "string" || name.length === 0) {
+    throw new TypeError(`limiter name must be a non-empty string, got ${String(name)}`);
+  }
+  return name;
+}
+
+function isLimiter(value: unknown): value is Limiter {
+  return typeof value === "object" && value !== null && typeof (value as Limiter).acquire === "function";
+}
+
+function build(name: string, options: RateLimiterOptions | Limiter | (RateLimiterOptions & Record<string, unknown>)): Limiter {
+  if (isLimiter(options)) return options;
+  if (options !== null && typeof options === "object" && "redis" in options && options.redis !== undefined) {
+    if (!storeFactory) throw new Error(`limiter "${name}": the Redis store is not loaded; import it from "pocketflow-throttled"`);
+    return storeFactory(name, options);
+  }
+  return new RateLimiter(options as RateLimiterOptions);
+}
+
+function describe(limiter: Limiter): RegisteredLimiterInfo {
+  const l = limiter as Limiter & { maxPerWindow?: number; windowSeconds?: number; maxTokensPerWindow?: number };
+  const info: RegisteredLimiterInfo = {
+    maxConcurrent: l.maxConcurrent,
+    maxPerWindow: l.maxPerWindow,
+    windowSeconds: l.windowSeconds,
+  };
+  if (l.maxTokensPerWindow !== undefined) info.maxTokensPerWindow = l.maxTokensPerWindow;
+  return info;
+}
+
+/**
+ * Named limiters shared across nodes, flows and plain code.
+ *
+ * @example
+ * LimiterRegistry.register("openai", { maxConcurrent: 10, maxPerWindow: 500, windowSeconds: 60 });
+ * const answer = await LimiterRegistry.get("openai").run(() => client.chat.completions.create(request));
+ * // or in a node: new Translate({ limiter: "openai" })
+ */
+export const LimiterRegistry = {
+  /** Creates (or takes) the limiter `name`; throws if it exists unless `{ replace: true }`. */
+  register(
+    name: string,
+    options: RateLimiterOptions | Limiter | (RateLimiterOptions & Record<string, unknown>) = {},
+    { replace = false }: RegisterOptions = {},
+  ): Limiter {
+    checkName(name);
+    if (limiters.has(name) && !replace) {
+      throw new Error(`a limiter named "${name}" is already registered: pass { replace: true } to replace it, or use get("${name}")`);
+    }
+    const limiter = build(name, options);
+    limiters.set(name, limiter);
+    return limiter;
+  },
+
+  /** The limiter `name`; throws naming it and how to register it when missing. */
+  get(name: string): Limiter {
+    const limiter = limiters.get(checkName(name));
+    if (!limiter) {
+      const known = limiters.size > 0 ? ` (registered: ${[...limiters.keys()].join(", ")})` : "";
+      throw new Error(
+        `no limiter named "${name}" is registered${known}: call LimiterRegistry.register("${name}", { maxConcurrent, maxPerWindow, windowSeconds }) first`,
+      );
+    }
+    return limiter;
+  },
+
+  /** The limiter `name`, registering it with `options` if missing. */
+  getOrCreate(name: string, options: RateLimiterOptions | Limiter = {}): Limiter {
+    return limiters.get(checkName(name)) ?? LimiterRegistry.register(name, options);
+  },
+
+  /** Removes `name`; true if one was removed. */
+  remove(name: string): boolean {
+    return limiters.delete(name);
+  },
+
+  /** Removes `name`, or every limiter when no name is given. */
+  reset(name?: string): void {
+    if (name === undefined) limiters.clear();
+    else limiters.delete(name);
+  },
+
+  exists(name: string): boolean {
+    return limiters.has(name);
+  },
+
+  listNames(): string[] {
+    return [...limiters.keys()];
+  },
+
+  /** Every limiter's limits, keyed by name. */
+  listAll(): Record<string, RegisteredLimiterInfo> {
+    return Object.fromEntries([...limiters].map(([name, limiter]) => [name, describe(limiter)]));
+  },
+
+  /** The limits and counters of `name`; throws like `get` when missing. */
+  stats(name: string): RegisteredLimiterStats {
+    const limiter = LimiterRegistry.get(name);
+    const windowCount = (limiter as { currentWindowCount?: number }).currentWindowCount;
+    return { ...describe(limiter), currentWindowCount: windowCount, ...limiter.stats };
+  },
+
+  /** @internal Plugs in the Redis store. */
+  _setStoreFactory(factory: StoreFactory): void {
+    storeFactory = factory;
+  },
+};

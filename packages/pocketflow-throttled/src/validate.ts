@@ -1,0 +1,58 @@
+/** Option checks shared by every constructor: a wrong value names the option and the value. */
+
+function shown(value: unknown): string {
+  return typeof value === "string" ? JSON.stringify(value) : String(value);
+}
+
+function checkNumber(name: string, value: unknown): number {
+  if (typeof value !== "number" || Number.isNaN(value)) {
+    throw new TypeError(`${name} must be a number, got ${typeof value} ${shown(value)}`);
+  }
+  return value;
+}
+
+/** An integer >= `min` (default 1), e.g. `maxConcurrent`. */
+export function checkCount(name: string, value: unknown, min = 1): number {
+  const n = checkNumber(name, value);
+  if (!Number.isInteger(n) || n < min) throw new RangeError(`${name} must be an integer >= ${min}, got ${shown(value)}`);
+  return n;
+}
+
+/** A finite number > 0 (or >= 0 with `allowZero`), e.g. `windowSeconds`. */
+export function checkPositive(name: string, value: unknown, allowZero = false): number {
+  const n = checkNumber(name, value);
+  if (!Number.isFinite(n) || (allowZero ? n < 0 : n <= 0)) {
+    throw new RangeError(`${name} must be a finite number ${allowZero ? ">= 0" : "> 0"}, got ${shown(value)}`);
+  }
+  return n;
+}
+
+/** Like `checkCount`, but `undefined` (unlimited) passes through. */
+export function checkOptionalCount(name: string, value: unknown): number | undefined {
+  return value === undefined || value === null ? undefined : checkCount(name, value);
+}
+
+/** Like `checkPositive`, but `undefined` passes through. */
+export function checkOptionalPositive(name: string, value: unknown): number | undefined {
+  return value === undefined || value === null ? undefined : checkPositive(name, value);
+}
+
+/** A number strictly between `low` and `high`, e.g. `backoffFactor` in (0, 1). */
+export function checkBetween(name: string, value: unknown, low: number, high: number): number {
+  const n = checkNumber(name, value);
+  if (!(n > low && n < high)) throw new RangeError(`${name} must be between ${low} and ${high} (exclusive), got ${shown(value)}`);
+  return n;
+}
+
+/** A number strictly above `low`, e.g. `recoveryFactor` > 1. */
+export function checkAbove(name: string, value: unknown, low: number): number {
+  const n = checkNumber(name, value);
+  if (!(n > low) || !Number.isFinite(n)) throw new RangeError(`${name} must be a finite number > ${low}, got ${shown(value)}`);
+  return n;
+}
+
+/** A boolean option. */
+export function checkBoolean(name: string, value: unknown): boolean {
+  if (typeof value !== "boolean") throw new TypeError(`${name} must be a boolean, got ${typeof value} ${shown(value)}`);
+  return value;
+}
