@@ -16,6 +16,15 @@ export {
   type ThrottleOptions,
   ThrottledParallelBatchNode,
 } from "./nodes.js";
+export {
+  type AdaptiveFlowStats,
+  type AdaptiveFlowThrottleOptions,
+  AdaptiveThrottledBatchFlow,
+  type FlowResult,
+  type FlowThrottleOptions,
+  type FlowThrottleStats,
+  ThrottledAsyncParallelBatchFlow,
+} from "./flows.js";
 export * from "./presets.js";
 export {
   LimiterRegistry,

@@ -491,7 +491,7 @@ export class AsyncParallelBatchNode<S = unknown, Item = unknown, Result = unknow
  * fetchPage.next(summarize).on("retry", fetchPage);
  * await flow.runAsync(shared, { signal: AbortSignal.timeout(30_000) });
  */
-export class AsyncFlow<S = unknown, P = unknown> extends AsyncNode<S, P, Action | undefined> {
+export class AsyncFlow<S = unknown, P = unknown, E = Action | undefined> extends AsyncNode<S, P, E> {
   startNode: AnyNode<S> | undefined;
 
   constructor(start?: AnyNode<S>) {
@@ -525,12 +525,12 @@ export class AsyncFlow<S = unknown, P = unknown> extends AsyncNode<S, P, Action 
     signal?.throwIfAborted();
     const o = await this._orchAsync(shared, undefined, signal);
     signal?.throwIfAborted();
-    return await this.postAsync(shared, p, o);
+    return await this.postAsync(shared, p, o as E);
   }
 
   /** Returns the last action, so flows nest. */
-  override async postAsync(_shared: S, _prepRes: P, execRes: Action | undefined): Promise<Action | undefined> {
-    return execRes;
+  override async postAsync(_shared: S, _prepRes: P, execRes: E): Promise<Action | undefined> {
+    return execRes as Action | undefined;
   }
 }
 
@@ -548,7 +548,11 @@ export class AsyncBatchFlow<S = unknown> extends AsyncFlow<S, Iterable<Params> |
 }
 
 /** Runs the flow once per params object from `prepAsync`, all at once. */
-export class AsyncParallelBatchFlow<S = unknown> extends AsyncFlow<S, Iterable<Params> | null | undefined> {
+export class AsyncParallelBatchFlow<S = unknown, E = Action | undefined> extends AsyncFlow<
+  S,
+  Iterable<Params> | null | undefined,
+  E
+> {
   override async _runAsync(shared: S, signal?: AbortSignal): Promise<Action | undefined> {
     const batch = await this.prepAsync(shared);
     const runs = Array.from(batchItems(batch, this, "prepAsync"), (bp) =>
@@ -556,6 +560,6 @@ export class AsyncParallelBatchFlow<S = unknown> extends AsyncFlow<S, Iterable<P
     );
     await Promise.all(runs);
     signal?.throwIfAborted();
-    return await this.postAsync(shared, batch, undefined);
+    return await this.postAsync(shared, batch, undefined as E);
   }
 }

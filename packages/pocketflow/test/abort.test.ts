@@ -360,7 +360,7 @@ describe("a signal that is never aborted", () => {
       override async execAsync(): Promise<number> {
         return 42;
       }
-      override async postAsync(_s: unknown, _p: void, answer: number): Promise<string> {
+      override async postAsync(_s: unknown, _p: unknown, answer: number): Promise<string> {
         return `answer ${answer}`;
       }
     }

@@ -342,7 +342,7 @@ describe("AsyncFlow", () => {
       override async execFallbackAsync(): Promise<string> {
         return "fallback";
       }
-      override async postAsync(shared: Store, _p: void, result: string): Promise<undefined> {
+      override async postAsync(shared: Store, _p: unknown, result: string): Promise<undefined> {
         shared.path = [result];
         return undefined;
       }

@@ -325,7 +325,7 @@ describe("BatchFlow", () => {
   });
 
   it("calls post with the batch and returns what post returns", () => {
-    const post = vi.fn(() => "batch done");
+    const post = vi.fn((_prepRes: unknown, _execRes: unknown) => "batch done");
     class Batch extends BatchFlow {
       override prep(): Params[] {
         return [{ n: 1 }];

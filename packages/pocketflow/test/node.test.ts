@@ -170,7 +170,7 @@ describe("retries", () => {
       override exec(): string {
         return exec();
       }
-      override post(shared: Store, _p: void, result: string): undefined {
+      override post(shared: Store, _p: unknown, result: string): undefined {
         shared.log = [result];
         return undefined;
       }
@@ -233,8 +233,9 @@ describe("retries", () => {
       override exec(): string {
         return "ok";
       }
-      override execFallback(): never {
-        return fallback();
+      override execFallback(): string {
+        fallback();
+        return "fallback";
       }
     }
 

@@ -1,0 +1,296 @@
+/**
+ * Flow-level throttling: `ThrottledAsyncParallelBatchFlow` runs one copy of
+ * its sub-flow per param set under a limit on concurrent instances and
+ * starts per minute; `AdaptiveThrottledBatchFlow` adapts that concurrency
+ * when an instance fails with a `RateLimitHit`.
+ */
+import { type Action, type AnyNode, AsyncParallelBatchFlow, batchItems, type Params } from "pocketflow";
+import { AimdController } from "./adaptive.js";
+import { configure, raw, type Validator } from "./configure.js";
+import { RateLimitHit } from "./errors.js";
+import type { Limiter } from "./limiters/limiter.js";
+import { RateLimiter } from "./limiters/sliding-window.js";
+import { LimiterRegistry } from "./registry.js";
+import { checkAbove, checkBetween, checkCount, checkOptionalCount } from "./validate.js";
+
+/** Options of a `ThrottledAsyncParallelBatchFlow` (each also settable as a class field). */
+export interface FlowThrottleOptions {
+  /** At most this many flow instances running at once (default 5). */
+  maxConcurrentFlows?: number;
+  /** At most this many instances started per minute (default: unlimited). */
+  maxFlowsPerMinute?: number;
+  /** A shared limiter, or a `LimiterRegistry` name, to start instances under instead of the flow's own. */
+  limiter?: Limiter | string;
+}
+
+/** Options of an `AdaptiveThrottledBatchFlow`. `maxConcurrentFlows` is the ceiling (default 20). */
+export interface AdaptiveFlowThrottleOptions extends FlowThrottleOptions {
+  initialConcurrentFlows?: number;
+  minConcurrentFlows?: number;
+  backoffFactor?: number;
+  recoveryThreshold?: number;
+  recoveryFactor?: number;
+}
+
+/** Counters of the last run. */
+export interface FlowThrottleStats {
+  maxConcurrentFlows: number;
+  maxFlowsPerMinute: number | undefined;
+  completedFlows: number;
+  failedFlows: number;
+}
+
+/** Counters of the last run plus the adaptive state. */
+export interface AdaptiveFlowStats extends FlowThrottleStats {
+  currentConcurrentFlows: number;
+  consecutiveSuccesses: number;
+  totalRateLimits: number;
+}
+
+/** One instance's outcome, shaped like `Promise.allSettled`'s entries. */
+export type FlowResult = PromiseSettledResult<Action | undefined>;
+
+const FLOW_VALIDATORS: Record<string, Validator> = {
+  maxConcurrentFlows: (v) => checkCount("maxConcurrentFlows", v),
+  maxFlowsPerMinute: (v) => checkOptionalCount("maxFlowsPerMinute", v),
+  limiter: (v) => {
+    if (v === undefined || typeof v === "string") return v;
+    if (typeof v === "object" && v !== null && typeof (v as Limiter).acquire === "function") return v;
+    throw new TypeError(`limiter must be a Limiter or a LimiterRegistry name, got ${String(v)}`);
+  },
+};
+
+const ADAPTIVE_FLOW_VALIDATORS: Record<string, Validator> = {
+  ...FLOW_VALIDATORS,
+  initialConcurrentFlows: (v) => checkCount("initialConcurrentFlows", v),
+  minConcurrentFlows: (v) => checkCount("minConcurrentFlows", v),
+  backoffFactor: (v) => checkBetween("backoffFactor", v, 0, 1),
+  recoveryThreshold: (v) => checkCount("recoveryThreshold", v),
+  recoveryFactor: (v) => checkAbove("recoveryFactor", v, 1),
+};
+
+/** The `RateLimitHit` in an error or its `cause` chain. */
+function findRateLimitHit(error: unknown): RateLimitHit | undefined {
+  for (let e = error, depth = 0; e !== null && e !== undefined && depth < 16; depth++) {
+    if (e instanceof RateLimitHit) return e;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/**
+ * Runs its sub-flow once per param set from `prepAsync`, at most
+ * `maxConcurrentFlows` at once and `maxFlowsPerMinute` started per minute.
+ * A failed instance does not stop the others: `postAsync` gets
+ * `Promise.allSettled`-shaped results and `runAsync` resolves.
+ *
+ * @example
+ * class PerUser extends ThrottledAsyncParallelBatchFlow<Shared> {
+ *   async prepAsync(shared: Shared) { return shared.userIds.map((userId) => ({ userId })); }
+ * }
+ * await new PerUser(fetchUser, { maxConcurrentFlows: 5, maxFlowsPerMinute: 60 }).runAsync(shared);
+ */
+export class ThrottledAsyncParallelBatchFlow<S = unknown> extends AsyncParallelBatchFlow<S, FlowResult[] | undefined> {
+  declare maxConcurrentFlows: number;
+  declare maxFlowsPerMinute: number | undefined;
+  declare limiter: Limiter | string | undefined;
+  /** @internal */
+  declare _stats: FlowThrottleStats;
+
+  /** @internal */
+  protected static _validators: Readonly<Record<string, Validator>> = FLOW_VALIDATORS;
+  /** @internal */
+  protected static _defaults: Readonly<Record<string, unknown>> = {
+    maxConcurrentFlows: 5,
+    maxFlowsPerMinute: undefined,
+    limiter: undefined,
+  };
+
+  constructor(start?: AnyNode<S>, options: FlowThrottleOptions = {}) {
+    super(start);
+    Object.defineProperty(this, "_stats", {
+      value: { maxConcurrentFlows: 0, maxFlowsPerMinute: undefined, completedFlows: 0, failedFlows: 0 },
+      enumerable: true,
+      writable: true,
+    });
+    const ctor = new.target as unknown as typeof ThrottledAsyncParallelBatchFlow;
+    // biome-ignore lint/correctness/noConstructorReturn: the proxy keeps constructor options over subclass fields (see configure.ts)
+    return configure(this, options, ctor._validators, ctor._defaults);
+  }
+
+  /** `{ maxConcurrentFlows, maxFlowsPerMinute, completedFlows, failedFlows }` of the last run. */
+  get stats(): FlowThrottleStats {
+    return { ...this._stats };
+  }
+
+  /** Receives every instance's outcome in input order; returns the next action. */
+  override async postAsync(
+    _shared: S,
+    _prepRes: Iterable<Params> | null | undefined,
+    _results: FlowResult[] | undefined,
+  ): Promise<Action | undefined> {
+    return undefined;
+  }
+
+  /** The limiter instances start under. @internal */
+  _limiterForRun(): Limiter {
+    const option = this.limiter;
+    if (typeof option === "string") return LimiterRegistry.get(option);
+    if (option !== undefined) return option;
+    return new RateLimiter({ maxConcurrent: this.maxConcurrentFlows, maxPerWindow: this.maxFlowsPerMinute, windowSeconds: 60 });
+  }
+
+  /** Called with each instance's outcome (adaptive flows learn here). @internal */
+  _afterInstance(_limiter: Limiter, _error: unknown, _failed: boolean): void {}
+
+  /** Resets the counters at the start of a run. @internal */
+  _beginRun(): void {
+    Object.assign(this._stats, {
+      maxConcurrentFlows: this.maxConcurrentFlows,
+      maxFlowsPerMinute: this.maxFlowsPerMinute,
+      completedFlows: 0,
+      failedFlows: 0,
+    });
+  }
+
+  override async _runAsync(shared: S, signal?: AbortSignal): Promise<Action | undefined> {
+    const self = raw(this);
+    const batch = await self.prepAsync(shared);
+    signal?.throwIfAborted();
+    const paramSets = [...batchItems(batch, self, "prepAsync")];
+    self._beginRun();
+    const limiter = self._limiterForRun();
+    const results: FlowResult[] = new Array(paramSets.length);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      for (;;) {
+        signal?.throwIfAborted();
+        const index = next++;
+        if (index >= paramSets.length) return;
+        const permit = await limiter.acquire({ signal });
+        try {
+          const value = await self._orchAsync(shared, { ...self.params, ...paramSets[index] }, signal);
+          results[index] = { status: "fulfilled", value };
+          self._stats.completedFlows++;
+          self._afterInstance(limiter, undefined, false);
+        } catch (reason) {
+          if (signal?.aborted) throw signal.reason;
+          results[index] = { status: "rejected", reason };
+          self._stats.failedFlows++;
+          self._afterInstance(limiter, reason, true);
+        } finally {
+          permit.release();
+        }
+      }
+    };
+    const workerCount = Math.min(paramSets.length, Math.max(self.maxConcurrentFlows, limiter.maxConcurrent));
+    const detach = self._attach(limiter);
+    try {
+      await Promise.all(Array.from({ length: workerCount }, worker));
+    } finally {
+      detach();
+    }
+    return await self.postAsync(shared, batch, results);
+  }
+
+  /** Hooks a run's limiter to adaptive state; returns the detach function. @internal */
+  _attach(_limiter: Limiter): () => void {
+    return () => {};
+  }
+}
+
+/**
+ * A throttled batch flow whose concurrency adapts: an instance failing with a
+ * `RateLimitHit` (from any node below it) halves it and pauses new starts for
+ * `retryAfter`; successes step it back up, as `AdaptiveThrottledNode` does.
+ *
+ * @example
+ * const flow = new AdaptiveThrottledBatchFlow(perDocument, { initialConcurrentFlows: 4, maxConcurrentFlows: 16 });
+ */
+export class AdaptiveThrottledBatchFlow<S = unknown> extends ThrottledAsyncParallelBatchFlow<S> {
+  declare initialConcurrentFlows: number;
+  declare minConcurrentFlows: number;
+  declare backoffFactor: number;
+  declare recoveryThreshold: number;
+  declare recoveryFactor: number;
+  /** @internal */
+  declare _aimd: AimdController;
+
+  /** @internal */
+  protected static override _validators: Readonly<Record<string, Validator>> = ADAPTIVE_FLOW_VALIDATORS;
+  /** @internal */
+  protected static override _defaults: Readonly<Record<string, unknown>> = {
+    ...ThrottledAsyncParallelBatchFlow._defaults,
+    maxConcurrentFlows: 20,
+    initialConcurrentFlows: 5,
+    minConcurrentFlows: 1,
+    backoffFactor: 0.5,
+    recoveryThreshold: 10,
+    recoveryFactor: 1.2,
+  };
+
+  constructor(start?: AnyNode<S>, options: AdaptiveFlowThrottleOptions = {}) {
+    super(start, options);
+    Object.defineProperty(raw(this), "_aimd", { value: new AimdController(), enumerable: true, writable: true });
+    const { minConcurrentFlows: min, maxConcurrentFlows: max, initialConcurrentFlows: initial } = options;
+    if (min !== undefined && max !== undefined && min > max) {
+      throw new RangeError(`minConcurrentFlows (${min}) must not exceed maxConcurrentFlows (${max})`);
+    }
+    if (initial !== undefined && max !== undefined && initial > max) {
+      throw new RangeError(`initialConcurrentFlows (${initial}) must not exceed maxConcurrentFlows (${max})`);
+    }
+  }
+
+  /** Counters of the last run plus `currentConcurrentFlows`, `consecutiveSuccesses`, `totalRateLimits`. */
+  override get stats(): AdaptiveFlowStats {
+    return {
+      ...this._stats,
+      currentConcurrentFlows: this._aimd.current || this.initialConcurrentFlows,
+      consecutiveSuccesses: this._aimd.consecutiveSuccesses,
+      totalRateLimits: this._aimd.totalRateLimits,
+    };
+  }
+
+  /** Starts over from `initialConcurrentFlows` with zeroed counters. */
+  resetAdaptiveState(): void {
+    this._aimd.reset();
+  }
+
+  override _beginRun(): void {
+    this._aimd.configure(
+      {
+        initial: this.initialConcurrentFlows,
+        min: this.minConcurrentFlows,
+        max: this.maxConcurrentFlows,
+        backoffFactor: this.backoffFactor,
+        recoveryThreshold: this.recoveryThreshold,
+        recoveryFactor: this.recoveryFactor,
+      },
+      {
+        initial: "initialConcurrentFlows",
+        min: "minConcurrentFlows",
+        max: "maxConcurrentFlows",
+        backoffFactor: "backoffFactor",
+        recoveryThreshold: "recoveryThreshold",
+        recoveryFactor: "recoveryFactor",
+      },
+    );
+    super._beginRun();
+  }
+
+  override _attach(limiter: Limiter): () => void {
+    limiter.setConcurrency(this._aimd.current);
+    return this._aimd.onChange((level) => limiter.setConcurrency(level));
+  }
+
+  override _afterInstance(limiter: Limiter, error: unknown, failed: boolean): void {
+    if (!failed) {
+      this._aimd.success();
+      return;
+    }
+    const hit = findRateLimitHit(error);
+    if (!hit) return;
+    this._aimd.rateLimited();
+    if (hit.retryAfter !== undefined && hit.retryAfter > 0) limiter.pause(hit.retryAfter);
+  }
+}
