@@ -136,7 +136,8 @@ export async function startSimulatedProvider(options: SimulatedProviderOptions =
     inFlight: 0,
     failures: 0,
   };
-  const timers = new Set<NodeJS.Timeout>();
+  // Cancels every latency wait in progress, so close() frees their slots and leaves no timer.
+  const pending = new Set<() => void>();
   // Expected end of each in-flight request: the retry hint of a concurrency rejection.
   const inFlightEnds = new Map<number, number>();
   let nextId = 1;
@@ -158,21 +159,22 @@ export async function startSimulatedProvider(options: SimulatedProviderOptions =
     }
     const requestWait = requestLimit === undefined ? 0 : log.waitForRequests(now, requestLimit);
     const tokenWait = tokenLimit === undefined ? 0 : log.waitForTokens(now, cost, tokenLimit);
+    const limits = `per ${formatDuration(windowMs)}`;
+    if (tokenWait === Number.POSITIVE_INFINITY) {
+      return { reason: "tokens", waitMs: tokenWait, message: `Request too large for tokens: limit ${tokenLimit} ${limits}, requested ${cost}.` };
+    }
     if (requestWait > 0) {
       return {
         reason: "requests",
         waitMs: Math.max(requestWait, tokenWait),
-        message: `Rate limit reached for requests: limit ${requestLimit} per ${formatDuration(windowMs)}, used ${log.count()}.`,
+        message: `Rate limit reached for requests: limit ${requestLimit} ${limits}, used ${log.count()}.`,
       };
     }
     if (tokenWait > 0) {
-      const tooLarge = tokenWait === Number.POSITIVE_INFINITY;
       return {
         reason: "tokens",
         waitMs: tokenWait,
-        message: tooLarge
-          ? `Request too large for tokens: limit ${tokenLimit} per ${formatDuration(windowMs)}, requested ${cost}.`
-          : `Rate limit reached for tokens: limit ${tokenLimit} per ${formatDuration(windowMs)}, used ${log.tokensInWindow}, requested ${cost}.`,
+        message: `Rate limit reached for tokens: limit ${tokenLimit} ${limits}, used ${log.tokensInWindow}, requested ${cost}.`,
       };
     }
     return undefined;
@@ -289,19 +291,18 @@ export async function startSimulatedProvider(options: SimulatedProviderOptions =
     sendJson(res, 200, { ...ids, ...rateLimitHeaders(route.flavor, end) }, body);
   }
 
-  /** Resolves true after `ms`, or false as soon as the client goes away; the timer never outlives either. */
+  /** Resolves true after `ms`, or false as soon as the client goes away or the server closes; no timer outlives it. */
   function wait(ms: number, res: ServerResponse): Promise<boolean> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        timers.delete(timer);
-        resolve(!res.destroyed);
-      }, ms);
-      timers.add(timer);
-      res.once("close", () => {
+      const settle = (completed: boolean): void => {
         clearTimeout(timer);
-        timers.delete(timer);
-        resolve(false);
-      });
+        pending.delete(cancel);
+        resolve(completed);
+      };
+      const cancel = (): void => settle(false);
+      const timer = setTimeout(() => settle(!res.destroyed), ms);
+      pending.add(cancel);
+      res.once("close", cancel);
     });
   }
 
@@ -346,8 +347,7 @@ export async function startSimulatedProvider(options: SimulatedProviderOptions =
     },
     close() {
       closing ??= new Promise<void>((resolve) => {
-        for (const timer of timers) clearTimeout(timer);
-        timers.clear();
+        for (const cancel of [...pending]) cancel();
         server.close(() => resolve());
         server.closeAllConnections();
       });

@@ -9,6 +9,7 @@ export { parseDuration, parseRateLimitHeaders, type RateLimitHeaderInfo } from "
 export type { AcquireOptions, Limiter, LimiterStats, Permit } from "./limiters/limiter.js";
 export { RateLimiter, type RateLimiterOptions } from "./limiters/sliding-window.js";
 export { TokenBucket, type TokenBucketOptions } from "./limiters/token-bucket.js";
+export { type MicroBatchOptions, type MicroBatchStats, ThrottledMicroBatchNode } from "./micro-batch.js";
 export {
   type AdaptiveNodeStats,
   type AdaptiveThrottleOptions,

@@ -93,7 +93,7 @@ const ADAPTIVE_VALIDATORS: Record<string, Validator> = {
 };
 
 /** Everything one execution of a node needs, so the node object holds no per-run state. */
-interface RunContext {
+export interface RunContext {
   readonly limiter: Limiter;
   readonly local: LocalLimiter | undefined;
   readonly signal: AbortSignal | undefined;
@@ -200,17 +200,7 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
     const list = batchItems(items, self, "prepAsync");
     const limiter = self._limiterForRun();
     const adaptive = self._adaptiveForRun(limiter);
-    const local = limiter instanceof LocalLimiter ? limiter : undefined;
-    const tokenBudget = (limiter as { maxTokensPerWindow?: number }).maxTokensPerWindow;
-    const run: RunContext = {
-      limiter,
-      local,
-      signal,
-      countTokens: tokenBudget !== undefined,
-      observe: self.observeHeaders !== false,
-      aimd: adaptive.aimd,
-      rateAimd: adaptive.rateAimd,
-    };
+    const run = self._runContext(limiter, adaptive, signal);
     const size = Array.isArray(list) ? list.length : Number.POSITIVE_INFINITY;
     const results: Result[] = Array.isArray(list) ? new Array<Result>(list.length) : [];
     const iterator = list[Symbol.iterator]();
@@ -241,13 +231,51 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
     return results;
   }
 
-  /** One item: acquire, attempt, observe, settle, release; retries and rate limits as configured. @internal */
-  async _runItem(item: Item, run: RunContext): Promise<Result> {
-    return this._scoped(() => this._attempts(item, run));
+  /** What one execution needs, kept off the node object. @internal */
+  _runContext(
+    limiter: Limiter,
+    adaptive: { aimd?: AimdController; rateAimd?: AimdController },
+    signal: AbortSignal | undefined,
+  ): RunContext {
+    return {
+      limiter,
+      local: limiter instanceof LocalLimiter ? limiter : undefined,
+      signal,
+      countTokens: (limiter as { maxTokensPerWindow?: number }).maxTokensPerWindow !== undefined,
+      observe: this.observeHeaders !== false,
+      aimd: adaptive.aimd,
+      rateAimd: adaptive.rateAimd,
+    };
   }
 
-  private async _attempts(item: Item, run: RunContext): Promise<Result> {
-    const tokens = run.countTokens ? this.estimateTokens(item) : 0;
+  /** One item: acquire, attempt, observe, settle, release; retries and rate limits as configured. @internal */
+  async _runItem(item: Item, run: RunContext): Promise<Result> {
+    return this._scoped(() => this._attempts(item, run)) as Promise<Result>;
+  }
+
+  /** One call for a unit of work: an item here, a batch of items in micro-batching. @internal */
+  _call(unit: unknown): Promise<unknown> {
+    return this.execAsync(unit as Item);
+  }
+
+  /** Estimated tokens of a unit. @internal */
+  _unitTokens(unit: unknown): number {
+    return this.estimateTokens(unit as Item);
+  }
+
+  /** Actual tokens a unit's result used. @internal */
+  _unitUsage(result: unknown): number | undefined {
+    return this.usageOf(result as Result);
+  }
+
+  /** A unit failed for good: the fallback decides (the default rethrows). @internal */
+  _exhausted(unit: unknown, error: unknown, _run: RunContext): Promise<unknown> {
+    return this.execFallbackAsync(unit as Item, error);
+  }
+
+  /** Acquire, call, observe, settle, release, for each attempt of a unit. @internal */
+  async _attempts(unit: unknown, run: RunContext): Promise<unknown> {
+    const tokens = run.countTokens ? this._unitTokens(unit) : 0;
     let rateLimitRetries = 0;
     for (let attempt = 0; ; ) {
       // Acquire: the allocation-free path for in-process limiters, a permit otherwise.
@@ -259,9 +287,9 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
       } else {
         permit = await run.limiter.acquire({ signal: run.signal, tokens });
       }
-      let result: Result;
+      let result: unknown;
       try {
-        result = await this.execAsync(item);
+        result = await this._call(unit);
       } catch (error) {
         const rateLimited = (this.constructor as typeof ThrottledParallelBatchNode).isRateLimitError(error);
         const retryAfter = rateLimited ? retryAfterOf(error) : undefined;
@@ -297,12 +325,12 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
           run.signal?.throwIfAborted();
           continue;
         }
-        return await this.execFallbackAsync(item, error);
+        return await this._exhausted(unit, error, run);
       }
       try {
         if (run.observe) this._observe(run.limiter, result);
         if (run.countTokens) {
-          const used = this.usageOf(result);
+          const used = this._unitUsage(result);
           if (used !== undefined) {
             if (permit) permit.settle(used);
             else run.local?._settle(seq, tokens, used);

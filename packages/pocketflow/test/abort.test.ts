@@ -331,6 +331,24 @@ describe("aborting during a run", () => {
     expect(exec).toHaveBeenCalledTimes(1);
   });
 
+  it("does not start the retry wait when the abort came during the failed attempt", async () => {
+    const controller = new AbortController();
+    const timersBefore = activeTimeouts();
+    class AbortsWhileFailing extends AsyncNode {
+      override async execAsync(): Promise<never> {
+        controller.abort("stop");
+        throw new Error("fails");
+      }
+    }
+
+    await expect(
+      new AbortsWhileFailing({ maxRetries: 2, wait: 30 }).runAsync({}, { signal: controller.signal }),
+    ).rejects.toBe("stop");
+    await flush();
+
+    expect(activeTimeouts()).toBe(timersBefore);
+  });
+
   it("turns a late failure of the abandoned node into no unhandled rejection", async () => {
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown) => unhandled.push(reason);

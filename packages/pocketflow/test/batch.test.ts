@@ -81,6 +81,16 @@ describe("BatchNode", () => {
     );
   });
 
+  it("calls an anonymous node class 'node' in the error", () => {
+    const anonymous = new (class extends BatchNode {
+      override prep(): Iterable<unknown> {
+        return 5 as unknown as Iterable<unknown>;
+      }
+    })();
+
+    expect(() => anonymous.run({})).toThrow("node.prep returned 5, which is not iterable");
+  });
+
   it("shows a plain object as [object Object] in the non-iterable error", () => {
     const shared: Store = { items: { a: 1 } };
 

@@ -481,3 +481,68 @@ describe("retry waits with many parallel items", () => {
     expect(warnings.map((w) => w.name)).not.toContain("MaxListenersExceededWarning");
   });
 });
+
+describe("a prepAsync generator that throws part-way through the batch", () => {
+  /** Collects unhandled rejections while `body` runs, plus a short settling period. */
+  async function unhandledRejectionsDuring(body: () => Promise<void>): Promise<unknown[]> {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      await body();
+      await flush();
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+    return unhandled;
+  }
+
+  it("rejects an AsyncParallelBatchNode with the generator's error and leaves no item's failure unhandled", async () => {
+    const broken = new Error("generator broke");
+    function* items(): Generator<number> {
+      yield 1;
+      yield 2;
+      throw broken;
+    }
+    class FailingItems extends AsyncParallelBatchNode<Store, number, number> {
+      override async prepAsync(): Promise<Iterable<number>> {
+        return items();
+      }
+      override async execAsync(item: number): Promise<number> {
+        await new Promise((resolve) => setImmediate(resolve));
+        throw new Error(`item ${item} failed`);
+      }
+    }
+
+    const unhandled = await unhandledRejectionsDuring(async () => {
+      await expect(new FailingItems({ maxRetries: 2 }).runAsync({})).rejects.toBe(broken);
+    });
+
+    expect(unhandled).toEqual([]);
+  });
+
+  it("rejects an AsyncParallelBatchFlow with the generator's error and leaves no run's failure unhandled", async () => {
+    const broken = new Error("generator broke");
+    function* params(): Generator<Params> {
+      yield { id: 1 };
+      throw broken;
+    }
+    class FailingRun extends AsyncNode {
+      override async execAsync(): Promise<never> {
+        await new Promise((resolve) => setImmediate(resolve));
+        throw new Error("run failed");
+      }
+    }
+    class Runs extends AsyncParallelBatchFlow {
+      override async prepAsync(): Promise<Iterable<Params>> {
+        return params();
+      }
+    }
+
+    const unhandled = await unhandledRejectionsDuring(async () => {
+      await expect(new Runs(new FailingRun()).runAsync({})).rejects.toBe(broken);
+    });
+
+    expect(unhandled).toEqual([]);
+  });
+});

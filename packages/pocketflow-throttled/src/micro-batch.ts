@@ -1,0 +1,205 @@
+/**
+ * `ThrottledMicroBatchNode`: packs items into batches and makes one call per
+ * batch (`execBatchAsync`), so a limit of N calls per minute moves up to
+ * N × batchSize items. A batch that fails for good is split in halves down
+ * to the bad item, so one bad item costs only itself.
+ */
+import { batchItems } from "pocketflow";
+import { raw, type Validator } from "./configure.js";
+import { type RunContext, type ThrottleOptions, ThrottledParallelBatchNode } from "./nodes.js";
+import { checkBoolean, checkCount, checkOptionalCount } from "./validate.js";
+
+/** Options of a `ThrottledMicroBatchNode`. */
+export interface MicroBatchOptions extends ThrottleOptions {
+  /** At most this many items per call (default 10). */
+  batchSize?: number;
+  /** At most this many estimated tokens per call (default: no bound). */
+  maxBatchTokens?: number;
+  /** Split a failed batch in halves down to single items (default true). */
+  splitOnError?: boolean;
+}
+
+/** Counters of the last run. */
+export interface MicroBatchStats {
+  /** Items taken from `prepAsync`. */
+  totalItems: number;
+  /** Calls of `execBatchAsync`, attempts and split halves included. */
+  apiCalls: number;
+  /** Split operations (one failed batch split in two counts once). */
+  splits: number;
+}
+
+/** A batch of items and where its results go. */
+interface Batch<Item> {
+  readonly offset: number;
+  readonly items: Item[];
+}
+
+/**
+ * Micro-batching under the node's limiter: one start per batch, carrying the
+ * batch's summed token estimate. Results come back in input order.
+ *
+ * @example
+ * class Embed extends ThrottledMicroBatchNode<Shared, string, number[]> {
+ *   batchSize = 100;
+ *   async prepAsync(shared: Shared) { return shared.texts; }
+ *   async execBatchAsync(texts: string[]) {
+ *     const res = await client.embeddings.create({ model: "text-embedding-3-small", input: texts });
+ *     return res.data.map((d) => d.embedding);
+ *   }
+ * }
+ */
+export class ThrottledMicroBatchNode<S = unknown, Item = unknown, Result = unknown> extends ThrottledParallelBatchNode<
+  S,
+  Item,
+  Result
+> {
+  declare batchSize: number;
+  declare maxBatchTokens: number | undefined;
+  declare splitOnError: boolean;
+  /** @internal */
+  declare _stats: MicroBatchStats;
+
+  /** @internal */
+  protected static override _validators: Readonly<Record<string, Validator>> = {
+    ...ThrottledParallelBatchNode._validators,
+    batchSize: (v) => checkCount("batchSize", v),
+    maxBatchTokens: (v) => checkOptionalCount("maxBatchTokens", v),
+    splitOnError: (v) => checkBoolean("splitOnError", v),
+  };
+  /** @internal */
+  protected static override _defaults: Readonly<Record<string, unknown>> = {
+    ...ThrottledParallelBatchNode._defaults,
+    batchSize: 10,
+    maxBatchTokens: undefined,
+    splitOnError: true,
+  };
+
+  constructor(options: MicroBatchOptions = {}) {
+    super(options);
+    Object.defineProperty(raw(this), "_stats", {
+      value: { totalItems: 0, apiCalls: 0, splits: 0 },
+      enumerable: true,
+      writable: true,
+    });
+  }
+
+  /** Processes one batch; must return one result per item, in the same order. */
+  async execBatchAsync(_items: Item[]): Promise<Result[]> {
+    throw new Error(`${this.constructor.name} must implement execBatchAsync(items)`);
+  }
+
+  /** `{ totalItems, apiCalls, splits }` of the last run. */
+  get stats(): MicroBatchStats {
+    return { ...this._stats };
+  }
+
+  override async _execAsync(items: Iterable<Item> | null | undefined, signal?: AbortSignal): Promise<Result[]> {
+    const self = raw(this);
+    const iterator = batchItems(items, self, "prepAsync")[Symbol.iterator]();
+    const limiter = self._limiterForRun();
+    const adaptive = self._adaptiveForRun(limiter);
+    const run = self._runContext(limiter, adaptive, signal);
+    const stats = self._stats;
+    Object.assign(stats, { totalItems: 0, apiCalls: 0, splits: 0 });
+    const results: Result[] = [];
+    const boundTokens = self.maxBatchTokens !== undefined;
+    let lookahead: IteratorResult<Item> | undefined;
+    let failed = false;
+
+    // Greedy packing: a batch takes items until the next would exceed batchSize or maxBatchTokens.
+    const nextBatch = (): Batch<Item> | undefined => {
+      const offset = stats.totalItems;
+      const batch: Item[] = [];
+      let tokens = 0;
+      for (;;) {
+        const step = lookahead ?? iterator.next();
+        lookahead = undefined;
+        if (step.done) break;
+        const itemTokens = boundTokens ? self.estimateTokens(step.value) : 0;
+        if (batch.length > 0 && boundTokens && tokens + itemTokens > (self.maxBatchTokens as number)) {
+          lookahead = step;
+          break;
+        }
+        batch.push(step.value);
+        tokens += itemTokens;
+        stats.totalItems++;
+        if (batch.length >= self.batchSize) break;
+      }
+      return batch.length > 0 ? { offset, items: batch } : undefined;
+    };
+
+    const worker = async (): Promise<void> => {
+      while (!failed) {
+        signal?.throwIfAborted();
+        const batch = nextBatch();
+        if (!batch) return;
+        try {
+          const out = await self._scoped(() => self._runBatch(batch.items, run));
+          for (let i = 0; i < out.length; i++) results[batch.offset + i] = out[i] as Result;
+        } catch (error) {
+          failed = true;
+          throw error;
+        }
+      }
+    };
+    const closeScopes = self._openRetryScopes();
+    const workers = Array.from({ length: self._workerCount(limiter) }, worker);
+    Promise.allSettled(workers).then(() => {
+      closeScopes?.();
+      adaptive.detach();
+    });
+    await Promise.all(workers);
+    return results;
+  }
+
+  /** One batch through the limiter with retries; split on failure when allowed. @internal */
+  async _runBatch(items: Item[], run: RunContext): Promise<Result[]> {
+    return (await this._attempts(items, run)) as Result[];
+  }
+
+  override async _call(unit: unknown): Promise<unknown> {
+    const items = unit as Item[];
+    this._stats.apiCalls++;
+    const out = await this.execBatchAsync(items);
+    if (!Array.isArray(out) || out.length !== items.length) {
+      const got = Array.isArray(out) ? `${out.length} results` : `${typeof out} (not an array)`;
+      throw new TypeError(
+        `${this.constructor.name}.execBatchAsync returned ${got} for a batch of ${items.length} items: return exactly one result per item, in order`,
+      );
+    }
+    return out;
+  }
+
+  override _unitTokens(unit: unknown): number {
+    let sum = 0;
+    for (const item of unit as Item[]) sum += this.estimateTokens(item);
+    return sum;
+  }
+
+  override _unitUsage(result: unknown): number | undefined {
+    let sum = 0;
+    let known = false;
+    for (const r of result as Result[]) {
+      const used = this.usageOf(r);
+      if (used !== undefined) {
+        sum += used;
+        known = true;
+      }
+    }
+    return known ? sum : undefined;
+  }
+
+  override async _exhausted(unit: unknown, error: unknown, run: RunContext): Promise<unknown> {
+    const items = unit as Item[];
+    if (items.length === 1) return [await this.execFallbackAsync(items[0] as Item, error)];
+    if (!this.splitOnError) throw error;
+    this._stats.splits++;
+    const half = Math.ceil(items.length / 2);
+    const [left, right] = await Promise.all([
+      this._runBatch(items.slice(0, half), run),
+      this._runBatch(items.slice(half), run),
+    ]);
+    return [...left, ...right];
+  }
+}
