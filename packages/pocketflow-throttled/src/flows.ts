@@ -155,6 +155,12 @@ export class ThrottledAsyncParallelBatchFlow<S = unknown> extends AsyncParallelB
 
   override async _runAsync(shared: S, signal?: AbortSignal): Promise<Action | undefined> {
     const self = raw(this);
+    // Checked up front: otherwise every instance would fail alone and the run would resolve.
+    if (!self.startNode) {
+      throw new Error(
+        `${self.constructor.name} has no start node: pass one to the constructor (new ${self.constructor.name}(start, options)) or call flow.start(node)`,
+      );
+    }
     const batch = await self.prepAsync(shared);
     signal?.throwIfAborted();
     const paramSets = [...batchItems(batch, self, "prepAsync")];
@@ -239,6 +245,9 @@ export class AdaptiveThrottledBatchFlow<S = unknown> extends ThrottledAsyncParal
     if (initial !== undefined && max !== undefined && initial > max) {
       throw new RangeError(`initialConcurrentFlows (${initial}) must not exceed maxConcurrentFlows (${max})`);
     }
+    if (initial !== undefined && min !== undefined && initial < min) {
+      throw new RangeError(`initialConcurrentFlows (${initial}) must not be below minConcurrentFlows (${min})`);
+    }
   }
 
   /** Counters of the last run plus `currentConcurrentFlows`, `consecutiveSuccesses`, `totalRateLimits`. */
@@ -257,6 +266,12 @@ export class AdaptiveThrottledBatchFlow<S = unknown> extends ThrottledAsyncParal
   }
 
   override _beginRun(): void {
+    // Bounds set as fields are only known now; the controller checks min against max.
+    if (this.initialConcurrentFlows > this.maxConcurrentFlows) {
+      throw new RangeError(
+        `initialConcurrentFlows (${this.initialConcurrentFlows}) must not exceed maxConcurrentFlows (${this.maxConcurrentFlows})`,
+      );
+    }
     this._aimd.configure(
       {
         initial: this.initialConcurrentFlows,

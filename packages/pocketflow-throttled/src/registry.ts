@@ -11,6 +11,10 @@ export interface RegisteredLimiterInfo {
   maxPerWindow: number | undefined;
   windowSeconds: number | undefined;
   maxTokensPerWindow?: number;
+  /** A `TokenBucket`'s refill rate, in starts per second. */
+  ratePerSecond?: number;
+  /** A `TokenBucket`'s size. */
+  burst?: number;
 }
 
 /** `stats(name)`: the limits plus the limiter's counters. */
@@ -45,17 +49,43 @@ function build(name: string, options: RateLimiterOptions | Limiter | (RateLimite
     if (!storeFactory) throw new Error(`limiter "${name}": the Redis store is not loaded; import it from "pocketflow-throttled"`);
     return storeFactory(name, options);
   }
+  checkOptionNames(name, options);
   return new RateLimiter(options as RateLimiterOptions);
 }
 
+const RATE_LIMITER_OPTIONS = ["maxConcurrent", "maxPerWindow", "windowSeconds", "maxTokensPerWindow"];
+
+/** A misspelt or node-style option (`maxPerMinute`) would otherwise leave the limiter unlimited without a word. */
+function checkOptionNames(name: string, options: object | null | undefined): void {
+  if (options === undefined) return;
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(`limiter "${name}": options must be an object or a Limiter, got ${String(options)}`);
+  }
+  for (const [key, value] of Object.entries(options)) {
+    if (value === undefined || RATE_LIMITER_OPTIONS.includes(key)) continue;
+    const hint = key === "maxPerMinute" ? ' (use maxPerWindow with windowSeconds: 60)' : "";
+    throw new TypeError(
+      `limiter "${name}" has no option "${key}"${hint}; known options: ${RATE_LIMITER_OPTIONS.join(", ")}, or pass a Limiter such as a TokenBucket`,
+    );
+  }
+}
+
 function describe(limiter: Limiter): RegisteredLimiterInfo {
-  const l = limiter as Limiter & { maxPerWindow?: number; windowSeconds?: number; maxTokensPerWindow?: number };
+  const l = limiter as Limiter & {
+    maxPerWindow?: number;
+    windowSeconds?: number;
+    maxTokensPerWindow?: number;
+    ratePerSecond?: number;
+    burst?: number;
+  };
   const info: RegisteredLimiterInfo = {
     maxConcurrent: l.maxConcurrent,
     maxPerWindow: l.maxPerWindow,
     windowSeconds: l.windowSeconds,
   };
   if (l.maxTokensPerWindow !== undefined) info.maxTokensPerWindow = l.maxTokensPerWindow;
+  if (l.ratePerSecond !== undefined) info.ratePerSecond = l.ratePerSecond;
+  if (l.burst !== undefined) info.burst = l.burst;
   return info;
 }
 

@@ -8,7 +8,7 @@ import {
   AsyncParallelBatchNode,
   type Params,
 } from "../src/index.js";
-import { abortListeners, activeTimeouts, deferred, flush, never, spyAbortListeners } from "./helpers.js";
+import { abortListeners, activeTimeouts, deferred, flush, never, spyAbortListeners, trackTimers } from "./helpers.js";
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -295,6 +295,7 @@ describe("aborting during a run", () => {
         throw new Error("retry me");
       }
     }
+    const timers = trackTimers();
     const timersBefore = activeTimeouts();
     const controller = new AbortController();
     const reason = new Error("stop waiting");
@@ -305,13 +306,14 @@ describe("aborting during a run", () => {
     ).rejects.toBe(reason);
     await failed.promise;
     await flush();
-    const timersWhileWaiting = activeTimeouts();
+    const pendingWhileWaiting = timers.pending();
     controller.abort(reason);
     await outcome;
 
-    expect(timersWhileWaiting).toBe(timersBefore + 1);
+    expect(pendingWhileWaiting).toBe(1);
     expect(performance.now() - started).toBeLessThan(5000);
-    expect(activeTimeouts()).toBe(timersBefore);
+    expect(timers.pending()).toBe(0);
+    expect(activeTimeouts()).toBeLessThanOrEqual(timersBefore);
   });
 
   it("starts no further attempt once the signal is aborted", async () => {
@@ -333,6 +335,7 @@ describe("aborting during a run", () => {
 
   it("does not start the retry wait when the abort came during the failed attempt", async () => {
     const controller = new AbortController();
+    const timers = trackTimers();
     const timersBefore = activeTimeouts();
     class AbortsWhileFailing extends AsyncNode {
       override async execAsync(): Promise<never> {
@@ -346,7 +349,8 @@ describe("aborting during a run", () => {
     ).rejects.toBe("stop");
     await flush();
 
-    expect(activeTimeouts()).toBe(timersBefore);
+    expect(timers.created()).toBe(0);
+    expect(activeTimeouts()).toBeLessThanOrEqual(timersBefore);
   });
 
   it("turns a late failure of the abandoned node into no unhandled rejection", async () => {
@@ -398,16 +402,19 @@ describe("nothing is left behind on the signal or the timer list", () => {
   it("after a run that ends normally (with a retry wait)", async () => {
     const controller = new AbortController();
     const listeners = spyAbortListeners(controller.signal);
+    const timers = trackTimers();
     const timersBefore = activeTimeouts();
     const start = new FailsOnceWithWait({ maxRetries: 2, wait: 0.01 });
     start.next(new FailsOnceWithWait({ maxRetries: 2, wait: 0.01 }));
 
     await new AsyncFlow(start).runAsync({}, { signal: controller.signal });
 
+    expect(timers.created()).toBe(2);
     expect(listeners.added()).toBeGreaterThan(0);
     expect(listeners.removed()).toBe(listeners.added());
     expect(abortListeners(controller.signal)).toBe(0);
-    expect(activeTimeouts()).toBe(timersBefore);
+    expect(timers.pending()).toBe(0);
+    expect(activeTimeouts()).toBeLessThanOrEqual(timersBefore);
   });
 
   it("after a parallel batch that ends normally (with retry waits)", async () => {
@@ -422,13 +429,16 @@ describe("nothing is left behind on the signal or the timer list", () => {
     }
     const controller = new AbortController();
     const listeners = spyAbortListeners(controller.signal);
+    const timers = trackTimers();
     const timersBefore = activeTimeouts();
 
     await new Items({ maxRetries: 2, wait: 0.01 }).runAsync({}, { signal: controller.signal });
 
+    expect(timers.created()).toBe(3);
     expect(listeners.removed()).toBe(listeners.added());
     expect(abortListeners(controller.signal)).toBe(0);
-    expect(activeTimeouts()).toBe(timersBefore);
+    expect(timers.pending()).toBe(0);
+    expect(activeTimeouts()).toBeLessThanOrEqual(timersBefore);
   });
 
   it("after a run that fails", async () => {
@@ -440,19 +450,23 @@ describe("nothing is left behind on the signal or the timer list", () => {
     }
     const controller = new AbortController();
     const listeners = spyAbortListeners(controller.signal);
+    const timers = trackTimers();
     const timersBefore = activeTimeouts();
 
     await expect(new Broken({ maxRetries: 2, wait: 0.01 }).runAsync({}, { signal: controller.signal })).rejects.toBe(boom);
 
+    expect(timers.created()).toBe(1);
     expect(listeners.added()).toBeGreaterThan(0);
     expect(listeners.removed()).toBe(listeners.added());
     expect(abortListeners(controller.signal)).toBe(0);
-    expect(activeTimeouts()).toBe(timersBefore);
+    expect(timers.pending()).toBe(0);
+    expect(activeTimeouts()).toBeLessThanOrEqual(timersBefore);
   });
 
   it("after a run that is aborted", async () => {
     const controller = new AbortController();
     const listeners = spyAbortListeners(controller.signal);
+    const timers = trackTimers();
     const timersBefore = activeTimeouts();
     const node = new Stuck();
 
@@ -463,7 +477,8 @@ describe("nothing is left behind on the signal or the timer list", () => {
 
     expect(listeners.added()).toBeGreaterThan(0);
     expect(abortListeners(controller.signal)).toBe(0);
-    expect(activeTimeouts()).toBe(timersBefore);
+    expect(timers.pending()).toBe(0);
+    expect(activeTimeouts()).toBeLessThanOrEqual(timersBefore);
   });
 
   it("after a run aborted during a retry wait", async () => {
@@ -475,6 +490,7 @@ describe("nothing is left behind on the signal or the timer list", () => {
       }
     }
     const controller = new AbortController();
+    const timers = trackTimers();
     const timersBefore = activeTimeouts();
 
     const outcome = expect(
@@ -485,7 +501,9 @@ describe("nothing is left behind on the signal or the timer list", () => {
     controller.abort("stop");
     await outcome;
 
+    expect(timers.created()).toBe(1);
     expect(abortListeners(controller.signal)).toBe(0);
-    expect(activeTimeouts()).toBe(timersBefore);
+    expect(timers.pending()).toBe(0);
+    expect(activeTimeouts()).toBeLessThanOrEqual(timersBefore);
   });
 });

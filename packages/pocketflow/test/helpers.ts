@@ -49,3 +49,29 @@ export function spyAbortListeners(signal: AbortSignal): { added: () => number; r
     removed: () => remove.mock.calls.filter(([type]) => type === "abort").length,
   };
 }
+
+/**
+ * Tracks the `setTimeout` timers created from now on (by the runtime; vitest keeps
+ * its own references): `pending()` counts those neither fired nor cleared.
+ */
+export function trackTimers(): { created: () => number; pending: () => number } {
+  const realSetTimeout = globalThis.setTimeout;
+  const realClearTimeout = globalThis.clearTimeout;
+  const pending = new Set<unknown>();
+  let created = 0;
+  const fakeSetTimeout = (callback: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    created += 1;
+    const handle = realSetTimeout(() => {
+      pending.delete(handle);
+      callback(...args);
+    }, ms);
+    pending.add(handle);
+    return handle;
+  };
+  vi.spyOn(globalThis, "setTimeout").mockImplementation(fakeSetTimeout as unknown as typeof setTimeout);
+  vi.spyOn(globalThis, "clearTimeout").mockImplementation((handle) => {
+    pending.delete(handle);
+    realClearTimeout(handle);
+  });
+  return { created: () => created, pending: () => pending.size };
+}

@@ -1,0 +1,68 @@
+// @ts-check
+/**
+ * Section 1 child: one overhead variant over N no-op items at concurrency C,
+ * no rate limit. Usage: node --expose-gc overhead.mjs <variant> <items> <concurrency>
+ * Variants: bare, p-limit, parallel-node, throttled-node.
+ */
+import pLimit from "p-limit";
+import { AsyncParallelBatchNode } from "pocketflow";
+import { ThrottledParallelBatchNode } from "pocketflow-throttled";
+import { barePool, checkResults, collect, noop, report } from "./common.mjs";
+
+const [variant = "bare", itemsArg = "1000000", concurrencyArg = "64"] = process.argv.slice(2);
+const n = Number(itemsArg);
+const concurrency = Number(concurrencyArg);
+
+class NoopParallel extends AsyncParallelBatchNode {
+  async prepAsync(shared) {
+    return shared.items;
+  }
+  async execAsync(item) {
+    return item;
+  }
+  async postAsync(shared, _prepRes, results) {
+    shared.results = results;
+    return undefined;
+  }
+}
+
+class NoopThrottled extends ThrottledParallelBatchNode {
+  async prepAsync(shared) {
+    return shared.items;
+  }
+  async execAsync(item) {
+    return item;
+  }
+  async postAsync(shared, _prepRes, results) {
+    shared.results = results;
+    return undefined;
+  }
+}
+
+const variants = {
+  bare: (items) => barePool(items, concurrency, noop),
+  "p-limit": (items) => {
+    const limit = pLimit(concurrency);
+    return Promise.all(items.map((item) => limit(() => noop(item))));
+  },
+  "parallel-node": async (items) => {
+    const shared = { items, results: [] };
+    await new NoopParallel().runAsync(shared);
+    return shared.results;
+  },
+  "throttled-node": async (items) => {
+    const shared = { items, results: [] };
+    await new NoopThrottled({ maxConcurrent: concurrency }).runAsync(shared);
+    return shared.results;
+  },
+};
+
+const run = variants[variant];
+if (run === undefined) throw new Error(`unknown variant ${variant}; known: ${Object.keys(variants).join(", ")}`);
+const items = Array.from({ length: n }, (_, index) => index);
+collect();
+const started = performance.now();
+const results = await run(items);
+const ms = performance.now() - started;
+checkResults(items, results);
+report({ variant, items: n, ms, itemsPerSecond: (n / ms) * 1000 });
