@@ -235,6 +235,7 @@ export abstract class LocalLimiter implements Limiter {
 
   async acquire(options: AcquireOptions = {}): Promise<Permit> {
     const tokens = this._checkTokens(options.tokens);
+    options.signal?.throwIfAborted(); // an already-aborted signal never takes a slot, even a free one
     let seq = this._tryStart(tokens);
     if (seq < 0) seq = await this._wait(tokens, options.signal);
     return new LocalPermit(this, seq, tokens);
@@ -242,8 +243,8 @@ export abstract class LocalLimiter implements Limiter {
 
   async run<T>(fn: () => T | PromiseLike<T>, options: AcquireOptions = {}): Promise<T> {
     const tokens = this._checkTokens(options.tokens);
-    let seq = this._tryStart(tokens);
-    if (seq < 0) seq = await this._wait(tokens, options.signal);
+    options.signal?.throwIfAborted();
+    if (this._tryStart(tokens) < 0) await this._wait(tokens, options.signal);
     try {
       return await fn();
     } finally {
