@@ -36,7 +36,7 @@ export function configure<T extends object>(
     throw new TypeError(`${target.constructor.name} options must be an object, got ${String(options)}`);
   }
   for (const key of Object.keys(opts)) {
-    if (!(key in validators)) {
+    if (!Object.hasOwn(validators, key)) {
       throw new TypeError(
         `${target.constructor.name} has no option "${key}"; known options: ${Object.keys(validators).join(", ")}`,
       );
@@ -54,7 +54,8 @@ export function configure<T extends object>(
   Object.defineProperty(target, RAW, { value: target, enumerable: false });
   return new Proxy(target, {
     defineProperty(t, key, descriptor) {
-      if (typeof key === "string" && key in validators && "value" in descriptor) {
+      // Own keys only: a field named like an Object.prototype member (`toString = ...`) is not an option.
+      if (typeof key === "string" && Object.hasOwn(validators, key) && "value" in descriptor) {
         // A field initializer (or a first assignment) defines a full data property; a later assignment sets only the value.
         const initializer = descriptor.writable && descriptor.enumerable && descriptor.configurable;
         if (initializer && given.has(key)) return true;

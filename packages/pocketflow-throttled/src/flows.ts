@@ -94,8 +94,8 @@ export class ThrottledAsyncParallelBatchFlow<S = unknown> extends AsyncParallelB
   declare maxConcurrentFlows: number;
   declare maxFlowsPerMinute: number | undefined;
   declare limiter: Limiter | string | undefined;
-  /** @internal */
-  declare _stats: FlowThrottleStats;
+  /** Counters of the last run. @internal */
+  declare _stats: { completedFlows: number; failedFlows: number };
 
   /** @internal */
   protected static _validators: Readonly<Record<string, Validator>> = FLOW_VALIDATORS;
@@ -109,7 +109,7 @@ export class ThrottledAsyncParallelBatchFlow<S = unknown> extends AsyncParallelB
   constructor(start?: AnyNode<S>, options: FlowThrottleOptions = {}) {
     super(start);
     Object.defineProperty(this, "_stats", {
-      value: { maxConcurrentFlows: 0, maxFlowsPerMinute: undefined, completedFlows: 0, failedFlows: 0 },
+      value: { completedFlows: 0, failedFlows: 0 },
       enumerable: true,
       writable: true,
     });
@@ -118,9 +118,14 @@ export class ThrottledAsyncParallelBatchFlow<S = unknown> extends AsyncParallelB
     return configure(this, options, ctor._validators, ctor._defaults);
   }
 
-  /** `{ maxConcurrentFlows, maxFlowsPerMinute, completedFlows, failedFlows }` of the last run. */
+  /** The limits in force (as in Python, readable before any run) and the counters of the last run. */
   get stats(): FlowThrottleStats {
-    return { ...this._stats };
+    return {
+      maxConcurrentFlows: this.maxConcurrentFlows,
+      maxFlowsPerMinute: this.maxFlowsPerMinute,
+      completedFlows: this._stats.completedFlows,
+      failedFlows: this._stats.failedFlows,
+    };
   }
 
   /** Receives every instance's outcome in input order; returns the next action. */
@@ -145,12 +150,8 @@ export class ThrottledAsyncParallelBatchFlow<S = unknown> extends AsyncParallelB
 
   /** Resets the counters at the start of a run. @internal */
   _beginRun(): void {
-    Object.assign(this._stats, {
-      maxConcurrentFlows: this.maxConcurrentFlows,
-      maxFlowsPerMinute: this.maxFlowsPerMinute,
-      completedFlows: 0,
-      failedFlows: 0,
-    });
+    this._stats.completedFlows = 0;
+    this._stats.failedFlows = 0;
   }
 
   override async _runAsync(shared: S, signal?: AbortSignal): Promise<Action | undefined> {
@@ -253,7 +254,7 @@ export class AdaptiveThrottledBatchFlow<S = unknown> extends ThrottledAsyncParal
   /** Counters of the last run plus `currentConcurrentFlows`, `consecutiveSuccesses`, `totalRateLimits`. */
   override get stats(): AdaptiveFlowStats {
     return {
-      ...this._stats,
+      ...super.stats,
       currentConcurrentFlows: this._aimd.current || this.initialConcurrentFlows,
       consecutiveSuccesses: this._aimd.consecutiveSuccesses,
       totalRateLimits: this._aimd.totalRateLimits,
@@ -266,7 +267,12 @@ export class AdaptiveThrottledBatchFlow<S = unknown> extends ThrottledAsyncParal
   }
 
   override _beginRun(): void {
-    // Bounds set as fields are only known now; the controller checks min against max.
+    // Bounds set as fields are only known now.
+    if (this.minConcurrentFlows > this.maxConcurrentFlows) {
+      throw new RangeError(
+        `minConcurrentFlows (${this.minConcurrentFlows}) must not exceed maxConcurrentFlows (${this.maxConcurrentFlows})`,
+      );
+    }
     if (this.initialConcurrentFlows > this.maxConcurrentFlows) {
       throw new RangeError(
         `initialConcurrentFlows (${this.initialConcurrentFlows}) must not exceed maxConcurrentFlows (${this.maxConcurrentFlows})`,

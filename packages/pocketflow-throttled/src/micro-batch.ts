@@ -6,6 +6,7 @@
  */
 import { batchItems } from "pocketflow";
 import { raw, type Validator } from "./configure.js";
+import type { Limiter } from "./limiters/limiter.js";
 import { type RunContext, type ThrottleOptions, ThrottledParallelBatchNode } from "./nodes.js";
 import { checkBoolean, checkCount, checkOptionalCount } from "./validate.js";
 
@@ -13,7 +14,11 @@ import { checkBoolean, checkCount, checkOptionalCount } from "./validate.js";
 export interface MicroBatchOptions extends ThrottleOptions {
   /** At most this many items per call (default 10). */
   batchSize?: number;
-  /** At most this many estimated tokens per call (default: no bound). */
+  /**
+   * At most this many estimated tokens per call (default: no bound). Packing is
+   * greedy and in order; an item that alone exceeds the bound forms a batch of
+   * its own. Batches also stay within the limiter's `maxTokensPerWindow`.
+   */
   maxBatchTokens?: number;
   /** Split a failed batch in halves down to single items (default true). */
   splitOnError?: boolean;
@@ -27,6 +32,12 @@ export interface MicroBatchStats {
   apiCalls: number;
   /** Split operations (one failed batch split in two counts once). */
   splits: number;
+}
+
+/** The token budget per window of a limiter that keeps one (a `RateLimiter` with `maxTokensPerWindow`), else infinity. */
+function windowTokenBudget(limiter: Limiter): number {
+  const budget = (limiter as { maxTokensPerWindow?: unknown }).maxTokensPerWindow;
+  return typeof budget === "number" ? budget : Number.POSITIVE_INFINITY;
 }
 
 /** A batch of items and where its results go. */
@@ -103,7 +114,9 @@ export class ThrottledMicroBatchNode<S = unknown, Item = unknown, Result = unkno
     const stats = self._stats;
     Object.assign(stats, { totalItems: 0, apiCalls: 0, splits: 0 });
     const results: Result[] = [];
-    const boundTokens = self.maxBatchTokens !== undefined;
+    // A batch must also fit the limiter's token budget, or it could never start (its items alone could).
+    const tokenBound = Math.min(self.maxBatchTokens ?? Number.POSITIVE_INFINITY, windowTokenBudget(limiter));
+    const boundTokens = tokenBound !== Number.POSITIVE_INFINITY;
     let lookahead: IteratorResult<Item> | undefined;
     let failed = false;
 
@@ -117,7 +130,7 @@ export class ThrottledMicroBatchNode<S = unknown, Item = unknown, Result = unkno
         lookahead = undefined;
         if (step.done) break;
         const itemTokens = boundTokens ? self.estimateTokens(step.value) : 0;
-        if (batch.length > 0 && boundTokens && tokens + itemTokens > (self.maxBatchTokens as number)) {
+        if (batch.length > 0 && tokens + itemTokens > tokenBound) {
           lookahead = step;
           break;
         }
@@ -132,13 +145,13 @@ export class ThrottledMicroBatchNode<S = unknown, Item = unknown, Result = unkno
     const worker = async (): Promise<void> => {
       while (!failed) {
         signal?.throwIfAborted();
-        const batch = nextBatch();
-        if (!batch) return;
         try {
+          const batch = nextBatch(); // runs estimateTokens: a throw there fails the run too
+          if (!batch) return;
           const out = await self._scoped(() => self._runBatch(batch.items, run));
           for (let i = 0; i < out.length; i++) results[batch.offset + i] = out[i] as Result;
         } catch (error) {
-          failed = true;
+          failed = true; // stop pulling; the run rejects with this error
           throw error;
         }
       }

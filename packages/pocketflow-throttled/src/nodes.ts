@@ -103,6 +103,14 @@ export interface RunContext {
   readonly rateAimd: AimdController | undefined;
 }
 
+/** A bad `estimateTokens` result (NaN, negative) would corrupt the window's token sum: fail the item instead. */
+function checkEstimate(tokens: number): number {
+  if (typeof tokens !== "number" || !Number.isFinite(tokens) || tokens < 0) {
+    throw new RangeError(`estimateTokens must return a finite number >= 0, got ${String(tokens)}`);
+  }
+  return tokens;
+}
+
 /** Backoff before re-running a rate-limited item whose error gave no retry hint. */
 function rateLimitBackoffMs(retry: number): number {
   return Math.min(5_000, 50 * 2 ** retry);
@@ -241,7 +249,9 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
       limiter,
       local: limiter instanceof LocalLimiter ? limiter : undefined,
       signal,
-      countTokens: (limiter as { maxTokensPerWindow?: number }).maxTokensPerWindow !== undefined,
+      // A limiter from elsewhere (Redis, custom) always gets the estimate; an in-process one when it keeps a token budget.
+      countTokens:
+        !(limiter instanceof LocalLimiter) || (limiter as { maxTokensPerWindow?: number }).maxTokensPerWindow !== undefined,
       observe: this.observeHeaders !== false,
       aimd: adaptive.aimd,
       rateAimd: adaptive.rateAimd,
@@ -275,7 +285,7 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
 
   /** Acquire, call, observe, settle, release, for each attempt of a unit. @internal */
   async _attempts(unit: unknown, run: RunContext): Promise<unknown> {
-    const tokens = run.countTokens ? this._unitTokens(unit) : 0;
+    const tokens = run.countTokens ? checkEstimate(this._unitTokens(unit)) : 0;
     let rateLimitRetries = 0;
     for (let attempt = 0; ; ) {
       // Acquire: the allocation-free path for in-process limiters, a permit otherwise.
@@ -318,6 +328,8 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
               cause: error,
             });
           }
+          // Out of rate-limit re-runs: the unit fails for good (1 + maxRateLimitRetries attempts in all).
+          return await this._exhausted(unit, error, run);
         }
         if (attempt < this.maxRetries - 1) {
           this.curRetry = ++attempt;
@@ -427,12 +439,12 @@ export class AdaptiveThrottledNode<S = unknown, Item = unknown, Result = unknown
   get stats(): AdaptiveNodeStats {
     const s = this._aimd.stats;
     const stats: AdaptiveNodeStats = {
-      currentConcurrent: s.current,
+      currentConcurrent: this.currentConcurrent,
       totalSuccesses: s.totalSuccesses,
       totalRateLimits: s.totalRateLimits,
       consecutiveSuccesses: s.consecutiveSuccesses,
     };
-    if (this.adaptRate && this.maxPerMinute !== undefined) stats.currentPerMinute = this._rateAimd.current;
+    if (this.adaptRate && this.maxPerMinute !== undefined) stats.currentPerMinute = this._rateAimd.current || this.maxPerMinute;
     return stats;
   }
 

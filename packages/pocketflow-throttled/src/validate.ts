@@ -4,8 +4,9 @@ function shown(value: unknown): string {
   return typeof value === "string" ? JSON.stringify(value) : String(value);
 }
 
+/** A wrong type is a TypeError; NaN is a number with a bad value, so the range checks below reject it as a RangeError. */
 function checkNumber(name: string, value: unknown): number {
-  if (typeof value !== "number" || Number.isNaN(value)) {
+  if (typeof value !== "number") {
     throw new TypeError(`${name} must be a number, got ${typeof value} ${shown(value)}`);
   }
   return value;

@@ -12,6 +12,7 @@
  * (`_exec`, `_run`, `_orch` and their async twins), as in the Python original.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
+import { setMaxListeners } from "node:events";
 
 // ---------------------------------------------------------------------------
 // 1. Types and helpers
@@ -71,20 +72,44 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 /**
  * Runs `work` so that aborting `signal` rejects at once with `signal.reason`,
- * even if `work` is stuck in user code. The listener is removed when either ends.
+ * even if `work` is stuck in user code. `work` gets an inner signal that
+ * follows the caller's: batches add a listener per waiting item to it, so it
+ * takes any number of listeners, and the caller's signal only ever gets one,
+ * removed when the run ends.
  * @internal
  */
-export function raceAbort<T>(signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
-  if (!signal) return work();
+export function raceAbort<T>(signal: AbortSignal | undefined, work: (inner?: AbortSignal) => Promise<T>): Promise<T> {
+  if (!signal) return work(undefined);
   if (signal.aborted) return Promise.reject(signal.reason);
+  const inner = new AbortController();
+  setMaxListeners(0, inner.signal);
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
+    const onAbort = () => {
+      inner.abort(signal.reason);
+      reject(signal.reason);
+    };
     signal.addEventListener("abort", onAbort, { once: true });
     // A late rejection of `work` after the abort lands on a settled promise: handled, not unhandled.
-    work()
+    work(inner.signal)
       .then(resolve, reject)
       .finally(() => signal.removeEventListener("abort", onAbort));
   });
+}
+
+/**
+ * Starts `start(item)` for every item. If the iterable throws part-way, the
+ * work already started is marked handled (its outcome no longer has a caller)
+ * before the error propagates.
+ */
+function startAll<T, R>(items: Iterable<T>, start: (item: T) => Promise<R>): Promise<R>[] {
+  const running: Promise<R>[] = [];
+  try {
+    for (const item of items) running.push(start(item));
+  } catch (error) {
+    for (const p of running) p.catch(() => {});
+    throw error;
+  }
+  return running;
 }
 
 /**
@@ -138,10 +163,11 @@ function openRetryScopes(): () => void {
  * (the same as `P`/`E` except in batch nodes, where `exec` sees one item).
  *
  * @example
- * class Greet extends Node<{ name: string; out?: string }, string, string> {
- *   prep(shared) { return shared.name; }
- *   exec(name) { return `hello ${name}`; }
- *   post(shared, _p, out) { shared.out = out; return undefined; }
+ * type Shared = { name: string; out?: string };
+ * class Greet extends Node<Shared, string, string> {
+ *   prep(shared: Shared) { return shared.name; }
+ *   exec(name: string) { return `hello ${name}`; }
+ *   post(shared: Shared, _p: string, out: string) { shared.out = out; return undefined; }
  * }
  */
 export class BaseNode<S = unknown, P = unknown, E = unknown, I = P, R = E> {
@@ -368,10 +394,11 @@ export class BatchFlow<S = unknown> extends Flow<S, Iterable<Params> | null | un
  * `execFallbackAsync`, run with `runAsync(shared, { signal })`.
  *
  * @example
- * class Summarize extends AsyncNode<{ text: string; summary?: string }, string, string> {
- *   async prepAsync(shared) { return shared.text; }
- *   async execAsync(text) { return callLlm(`Summarize: ${text}`); }
- *   async postAsync(shared, _p, summary) { shared.summary = summary; return undefined; }
+ * type Shared = { text: string; summary?: string };
+ * class Summarize extends AsyncNode<Shared, string, string> {
+ *   async prepAsync(shared: Shared) { return shared.text; }
+ *   async execAsync(text: string) { return callLlm(`Summarize: ${text}`); }
+ *   async postAsync(shared: Shared, _p: string, summary: string) { shared.summary = summary; return undefined; }
  * }
  */
 export class AsyncNode<S = unknown, P = unknown, E = unknown, I = P, R = E> extends Node<S, P, E, I, R> {
@@ -433,7 +460,7 @@ export class AsyncNode<S = unknown, P = unknown, E = unknown, I = P, R = E> exte
   /** Runs this node alone; aborting `signal` rejects promptly with `signal.reason`. */
   async runAsync(shared: S, options: RunOptions = {}): Promise<Action | undefined> {
     if (this.successors.size > 0) warn(`${nodeName(this)} won't run its successors: use an AsyncFlow`);
-    return raceAbort(options.signal, () => this._runAsync(shared, options.signal));
+    return raceAbort(options.signal, (inner) => this._runAsync(shared, inner));
   }
 
   override _run(_shared: S): Action | undefined {
@@ -473,7 +500,13 @@ export class AsyncParallelBatchNode<S = unknown, Item = unknown, Result = unknow
   override async _execAsync(items: Iterable<Item> | null | undefined, signal?: AbortSignal): Promise<Result[]> {
     const list = batchItems(items, this, "prepAsync");
     const close = this._openRetryScopes();
-    const running = Array.from(list, (item) => this._scoped(() => this._execOneAsync(item, signal)));
+    let running: Promise<Result>[];
+    try {
+      running = startAll(list, (item) => this._scoped(() => this._execOneAsync(item, signal)));
+    } catch (error) {
+      close?.();
+      throw error;
+    }
     if (close) Promise.allSettled(running).then(close);
     return Promise.all(running);
   }
@@ -555,7 +588,7 @@ export class AsyncParallelBatchFlow<S = unknown, E = Action | undefined> extends
 > {
   override async _runAsync(shared: S, signal?: AbortSignal): Promise<Action | undefined> {
     const batch = await this.prepAsync(shared);
-    const runs = Array.from(batchItems(batch, this, "prepAsync"), (bp) =>
+    const runs = startAll(batchItems(batch, this, "prepAsync"), (bp) =>
       this._orchAsync(shared, { ...this.params, ...bp }, signal),
     );
     await Promise.all(runs);

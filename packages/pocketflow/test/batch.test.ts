@@ -324,6 +324,28 @@ describe("BatchFlow", () => {
     ]);
   });
 
+  it("runs each params object on fresh copies of the nodes", () => {
+    const counts: number[] = [];
+    class Counter extends Node {
+      count = 0;
+      override prep(): void {
+        this.count += 1;
+        counts.push(this.count);
+      }
+    }
+    class Three extends BatchFlow {
+      override prep(): Params[] {
+        return [{ n: 1 }, { n: 2 }, { n: 3 }];
+      }
+    }
+    const node = new Counter();
+
+    new Three(node).run({});
+
+    expect(counts).toEqual([1, 1, 1]);
+    expect(node.count).toBe(0);
+  });
+
   it("throws a TypeError naming the flow when prep returns a non-iterable", () => {
     class Bad extends BatchFlow {
       override prep(): Params[] {

@@ -1,0 +1,21 @@
+import { startSimulatedProvider } from "../../cookbook/rate-limited-llm-batch/simulated-provider.js";
+import { RateLimiter } from "pocketflow-throttled";
+const warm = await startSimulatedProvider({ latencyMs: 1 });
+await Promise.all(Array.from({ length: 20 }, () => fetch(`${warm.baseURL}/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "s", messages: [{ role: "user", content: "warm" }] }) }).then((r) => r.text())));
+await warm.close();
+const provider = await startSimulatedProvider({ requestsPerWindow: 20, windowMs: 1000, latencyMs: 20 });
+const limiter = new RateLimiter({ maxConcurrent: 64, maxPerWindow: 20, windowSeconds: 1 });
+const starts: number[] = [];
+const arrivalsBefore = () => provider.admittedTimestamps().length;
+await Promise.all(Array.from({ length: 60 }, (_, i) => limiter.run(async () => {
+  starts[i] = performance.now();
+  const r = await fetch(`${provider.baseURL}/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "s", messages: [{ role: "user", content: `hi ${i}` }] }) });
+  await r.text();
+  if (r.status !== 200) console.log("status", r.status);
+})));
+const arr = provider.admittedTimestamps();
+const t0 = starts[0]!;
+console.log("n", arr.length, starts.length);
+const s2 = [...starts].sort((a, b) => a - b);
+for (let k = 0; k < Math.min(arr.length, s2.length); k++) console.log(k, (s2[k]! - t0).toFixed(2), (arr[k]! - t0).toFixed(2), "d=", (arr[k]! - s2[k]!).toFixed(2));
+await provider.close();

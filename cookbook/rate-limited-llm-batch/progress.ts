@@ -1,0 +1,139 @@
+/**
+ * Progress of a long batch: a progress bar (when stdout is a terminal) and,
+ * every few seconds, a one-line summary of the last seconds:
+ *
+ *   node-throttled | last 10 s: 57 requests, 47 throttled (82%), 0 × 429 | queue: 10 running, 33 waiting | 57/100 done
+ *
+ * "throttled" counts the starts our limiter held back (they waited at a gate),
+ * "429" the answers the provider refused, "queue" is the limiter's `active`
+ * and `pending` right now. When stdout is not a terminal (CI, a pipe), only
+ * the summary lines are printed.
+ */
+import cliProgress from "cli-progress";
+import type { Limiter } from "pocketflow-throttled";
+
+export interface ProgressOptions {
+  /** Name shown at the start of each line. */
+  label: string;
+  /** Items in the batch. */
+  total: number;
+  /** The limiter the batch runs under: its counters give "throttled" and the queue. */
+  limiter?: Limiter;
+  /** Requests sent so far (default: items done). */
+  requests?: () => number;
+  /** Rate-limit refusals (429) so far, if known. */
+  rejected?: () => number;
+  /** How often a summary line is printed (default 3000 ms). */
+  intervalMs?: number;
+  /** The span the summary looks back over (default 10 000 ms). */
+  windowMs?: number;
+  /** Draw a progress bar (default: when stdout is a terminal and the batch has 20 items or more). */
+  bar?: boolean;
+  /** Where summary lines go when there is no bar (default `console.log`). */
+  log?: (line: string) => void;
+}
+
+interface Sample {
+  at: number;
+  requests: number;
+  throttled: number;
+  acquired: number;
+  rejected: number;
+}
+
+/**
+ * Tracks one batch; call `tick()` per finished item and `stop()` at the end
+ * (it clears its timer, so the process can exit).
+ *
+ * @example
+ * const progress = new BatchProgress({ label: "translate", total: items.length, limiter });
+ * try { await flow.runAsync(shared); } finally { progress.stop(); }
+ */
+export class BatchProgress {
+  private done = 0;
+  private readonly samples: Sample[] = [];
+  private readonly timer: ReturnType<typeof setInterval>;
+  private readonly multibar: cliProgress.MultiBar | undefined;
+  private readonly bar: cliProgress.SingleBar | undefined;
+  private readonly windowMs: number;
+  private readonly log: (line: string) => void;
+
+  constructor(private readonly options: ProgressOptions) {
+    this.windowMs = options.windowMs ?? 10_000;
+    this.log = options.log ?? ((line) => console.log(line));
+    const drawBar = options.bar ?? (process.stdout.isTTY === true && options.total >= 20);
+    if (drawBar) {
+      this.multibar = new cliProgress.MultiBar(
+        {
+          format: `${options.label} [{bar}] {percentage}% | {value}/{total} | {duration}s`,
+          stream: process.stdout,
+          hideCursor: true,
+          clearOnComplete: true,
+        },
+        cliProgress.Presets.shades_classic,
+      );
+      this.bar = this.multibar.create(options.total, 0);
+    }
+    this.samples.push(this.sample());
+    this.timer = setInterval(() => this.report(), options.intervalMs ?? 3000);
+    this.timer.unref();
+  }
+
+  /** One more item finished (successfully or not). */
+  tick(count = 1): void {
+    this.done += count;
+    this.bar?.update(this.done);
+  }
+
+  /** Items finished so far. */
+  get completed(): number {
+    return this.done;
+  }
+
+  /** The summary line for the last `windowMs`. */
+  summary(): string {
+    const now = this.sample();
+    const since = this.samples.find((s) => s.at >= now.at - this.windowMs - 1) ?? now;
+    const seconds = Math.max(1, Math.round((now.at - since.at) / 1000));
+    const requests = now.requests - since.requests;
+    const parts = [`last ${seconds} s: ${requests} requests`];
+    const limiter = this.options.limiter;
+    if (limiter !== undefined) {
+      const acquired = now.acquired - since.acquired;
+      const throttled = now.throttled - since.throttled;
+      const share = acquired === 0 ? 0 : Math.round((100 * throttled) / acquired);
+      parts.push(`${throttled} throttled (${share}%)`);
+    }
+    if (this.options.rejected !== undefined) parts.push(`${now.rejected - since.rejected} × 429`);
+    let line = `${this.options.label} | ${parts.join(", ")}`;
+    if (limiter !== undefined) line += ` | queue: ${limiter.active} running, ${limiter.pending} waiting`;
+    return `${line} | ${this.done}/${this.options.total} done`;
+  }
+
+  /** Stops the timer and removes the bar. */
+  stop(): void {
+    clearInterval(this.timer);
+    this.multibar?.stop();
+  }
+
+  private report(): void {
+    const line = this.summary();
+    this.samples.push(this.sample());
+    // Keep only what the window can still need.
+    const cutoff = performance.now() - this.windowMs - 1;
+    while (this.samples.length > 1 && (this.samples[1] as Sample).at < cutoff) this.samples.shift();
+    if (this.multibar !== undefined) this.multibar.log(`${line}\n`);
+    else this.log(line);
+  }
+
+  private sample(): Sample {
+    const stats = this.options.limiter?.stats;
+    return {
+      at: performance.now(),
+      requests: this.options.requests?.() ?? this.done,
+      acquired: stats?.acquired ?? 0,
+      throttled: stats?.throttled ?? 0,
+      rejected: this.options.rejected?.() ?? 0,
+    };
+  }
+}
