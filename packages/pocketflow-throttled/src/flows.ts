@@ -278,6 +278,11 @@ export class AdaptiveThrottledBatchFlow<S = unknown> extends ThrottledAsyncParal
         `initialConcurrentFlows (${this.initialConcurrentFlows}) must not exceed maxConcurrentFlows (${this.maxConcurrentFlows})`,
       );
     }
+    if (this.initialConcurrentFlows < this.minConcurrentFlows) {
+      throw new RangeError(
+        `initialConcurrentFlows (${this.initialConcurrentFlows}) must not be below minConcurrentFlows (${this.minConcurrentFlows})`,
+      );
+    }
     this._aimd.configure(
       {
         initial: this.initialConcurrentFlows,

@@ -306,13 +306,16 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
         try {
           if (run.observe) this._observe(run.limiter, error);
           if (retryAfter !== undefined && retryAfter > 0) run.limiter.pause(retryAfter);
+          if (rateLimited && run.aimd) {
+            // Back off before freeing the slot, so no waiting item takes it at the old concurrency.
+            run.aimd.rateLimited();
+            run.rateAimd?.rateLimited();
+          }
         } finally {
           if (permit) permit.release();
           else run.local?._finish();
         }
         if (rateLimited && run.aimd) {
-          run.aimd.rateLimited();
-          run.rateAimd?.rateLimited();
           const maxRateLimitRetries = (this as { maxRateLimitRetries?: number }).maxRateLimitRetries ?? 0;
           if (rateLimitRetries < maxRateLimitRetries) {
             const waitMs = retryAfter !== undefined ? retryAfter * 1000 : rateLimitBackoffMs(rateLimitRetries);
@@ -348,12 +351,12 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
             else run.local?._settle(seq, tokens, used);
           }
         }
+        run.aimd?.success();
+        run.rateAimd?.success();
       } finally {
         if (permit) permit.release();
         else run.local?._finish();
       }
-      run.aimd?.success();
-      run.rateAimd?.success();
       return result;
     }
   }

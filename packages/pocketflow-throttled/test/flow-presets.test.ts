@@ -124,8 +124,8 @@ describe("FlowPresets as flow options", () => {
 
   it("lets a preset win over class fields, like any constructor option", () => {
     class Fields extends ThrottledAsyncParallelBatchFlow {
-      maxConcurrentFlows = 2;
-      maxFlowsPerMinute = 5;
+      override maxConcurrentFlows = 2;
+      override maxFlowsPerMinute = 5;
     }
 
     const flow = new Fields(new AsyncNode(), FlowPresets.CONSERVATIVE);

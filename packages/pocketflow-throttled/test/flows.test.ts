@@ -353,7 +353,7 @@ describe("ThrottledAsyncParallelBatchFlow: failures", () => {
       { status: "rejected", reason: broken },
       { status: "fulfilled", value: "done-2" },
     ]);
-    expect((flow.received?.[1] as PromiseRejectedResult).reason).toBe(broken);
+    expect((flow.received![1] as PromiseRejectedResult).reason).toBe(broken);
   });
 
   it("resolves runAsync with postAsync's action even when instances failed", async () => {
@@ -416,8 +416,8 @@ describe("ThrottledAsyncParallelBatchFlow: options", () => {
 
   it("takes options as class fields", () => {
     class Fields extends ThrottledAsyncParallelBatchFlow {
-      maxConcurrentFlows = 2;
-      maxFlowsPerMinute = 30;
+      override maxConcurrentFlows = 2;
+      override maxFlowsPerMinute = 30;
     }
 
     const flow = new Fields(new AsyncNode());
@@ -435,8 +435,8 @@ describe("ThrottledAsyncParallelBatchFlow: options", () => {
 
   it("lets a constructor option win over a class field, and reads the value in force right after new", () => {
     class Fields extends ThrottledAsyncParallelBatchFlow {
-      maxConcurrentFlows = 2;
-      maxFlowsPerMinute = 30;
+      override maxConcurrentFlows = 2;
+      override maxFlowsPerMinute = 30;
     }
 
     const flow = new Fields(new AsyncNode(), { maxConcurrentFlows: 7 });
@@ -447,7 +447,7 @@ describe("ThrottledAsyncParallelBatchFlow: options", () => {
 
   it("runs with the value in force, not the overridden field", async () => {
     class Fields extends Batch {
-      maxConcurrentFlows = 2;
+      override maxConcurrentFlows = 2;
     }
     const gauge = new Gauge();
     const release = gates(6);
@@ -491,7 +491,7 @@ describe("ThrottledAsyncParallelBatchFlow: bad input", () => {
 
   it("rejects a bad class field when the flow is created", () => {
     class Bad extends ThrottledAsyncParallelBatchFlow {
-      maxConcurrentFlows = 0;
+      override maxConcurrentFlows = 0;
     }
 
     expect(() => new Bad(new AsyncNode())).toThrow(RangeError);
@@ -578,6 +578,28 @@ describe("ThrottledAsyncParallelBatchFlow: abort", () => {
     expect([...started].sort()).toEqual([0, 1]);
   });
 
+  it("does not count an instance ended by the abort as a failed flow", async () => {
+    const failedOnce = deferred();
+    class RetriesLater extends AsyncNode {
+      override async execAsync(): Promise<void> {
+        failedOnce.resolve();
+        throw new Error("try again in 30 s");
+      }
+    }
+    const flow = new Batch(new RetriesLater({ maxRetries: 2, wait: 30 }));
+    const controller = new AbortController();
+    const reason = new Error("cancelled");
+
+    const run = flow.runAsync({ batch: ids(1) }, { signal: controller.signal });
+    const outcome = expect(run).rejects.toBe(reason);
+    await failedOnce.promise;
+    controller.abort(reason);
+    await outcome;
+    await flush();
+
+    expect(flow.stats.failedFlows).toBe(0);
+  });
+
   it("runs nothing when the signal is already aborted", async () => {
     const node = new FailsFor({});
     const controller = new AbortController();
@@ -654,9 +676,9 @@ describe("AdaptiveThrottledBatchFlow: options", () => {
 
   it("lets constructor options win over class fields", () => {
     class Fields extends AdaptiveThrottledBatchFlow {
-      initialConcurrentFlows = 20;
-      maxConcurrentFlows = 50;
-      backoffFactor = 0.7;
+      override initialConcurrentFlows = 20;
+      override maxConcurrentFlows = 50;
+      override backoffFactor = 0.7;
     }
 
     const flow = new Fields(new AsyncNode(), { initialConcurrentFlows: 4 });
@@ -701,8 +723,8 @@ describe("AdaptiveThrottledBatchFlow: bad input", () => {
 
   it("rejects class fields with min above max when a run starts", async () => {
     class Bad extends AdaptiveBatch {
-      minConcurrentFlows = 10;
-      maxConcurrentFlows = 4;
+      override minConcurrentFlows = 10;
+      override maxConcurrentFlows = 4;
     }
 
     await expect(new Bad(new AsyncNode()).runAsync({ batch: ids(1) })).rejects.toThrow(
@@ -710,9 +732,19 @@ describe("AdaptiveThrottledBatchFlow: bad input", () => {
     );
   });
 
+  it("rejects a class field initialConcurrentFlows below minConcurrentFlows when a run starts", async () => {
+    class Bad extends AdaptiveBatch {
+      override minConcurrentFlows = 6;
+    }
+
+    await expect(new Bad(new AsyncNode()).runAsync({ batch: ids(1) })).rejects.toThrow(
+      /initialConcurrentFlows \(5\).*minConcurrentFlows \(6\)/,
+    );
+  });
+
   it("rejects a class field initialConcurrentFlows above the ceiling when a run starts", async () => {
     class Bad extends AdaptiveBatch {
-      initialConcurrentFlows = 30;
+      override initialConcurrentFlows = 30;
     }
 
     await expect(new Bad(new AsyncNode()).runAsync({ batch: ids(1) })).rejects.toThrow(
@@ -793,7 +825,7 @@ describe("AdaptiveThrottledBatchFlow: backing off on RateLimitHit", () => {
 
     await flow.runAsync({ batch: ids(1) });
 
-    const reason = (flow.received?.[0] as PromiseRejectedResult).reason as RateLimitHit;
+    const reason = (flow.received![0] as PromiseRejectedResult).reason as RateLimitHit;
     expect(reason).toBeInstanceOf(RateLimitHit);
     expect(reason.cause).toBe(providerError);
     expect(flow.stats.currentConcurrentFlows).toBe(3);

@@ -241,15 +241,15 @@ describe("parseRateLimitHeaders with anything else", () => {
 describe("limiter.observe(headers)", () => {
   it("holds new starts until the reset when the provider says none remain", async () => {
     const limiter = new RateLimiter({ maxConcurrent: 5 });
-    limiter.observe(new Headers({ "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "150ms" }));
     const since = performance.now();
+    limiter.observe(new Headers({ "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "150ms" }));
 
     const permit = await limiter.acquire();
     const waited = performance.now() - since;
     permit.release();
 
-    // A lower bound only (timers may fire up to 1 ms early): a busy machine can only make the wait longer.
-    expect(waited).toBeGreaterThanOrEqual(140);
+    // A lower bound only: a busy machine can only make the wait longer.
+    expect(waited).toBeGreaterThanOrEqual(149);
   });
 
   it("holds new starts until an Anthropic reset time", () => {

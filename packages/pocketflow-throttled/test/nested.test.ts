@@ -32,7 +32,7 @@ interface Shared {
 
 /** Per user: 6 endpoints fetched, at most 3 at once (node level). */
 class FetchUserData extends ThrottledParallelBatchNode<Shared, string, string> {
-  maxConcurrent = 3;
+  override maxConcurrent = 3;
   constructor(
     readonly total: Gauge,
     readonly perUser: Map<unknown, Gauge>,
@@ -61,7 +61,7 @@ class FetchUserData extends ThrottledParallelBatchNode<Shared, string, string> {
 
 /** At most 5 users at once (flow level). */
 class ProcessUsers extends ThrottledAsyncParallelBatchFlow<Shared> {
-  maxConcurrentFlows = 5;
+  override maxConcurrentFlows = 5;
   override async prepAsync(shared: Shared): Promise<Params[]> {
     return shared.userIds.map((userId) => ({ userId }));
   }

@@ -36,8 +36,8 @@ export interface RedisClientLike {
   connect(): Promise<void>;
   quit(): Promise<unknown>;
   disconnect(): void;
-  on(event: string, listener: (...args: never[]) => void): unknown;
-  off(event: string, listener: (...args: never[]) => void): unknown;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  off(event: string, listener: (...args: unknown[]) => void): unknown;
 }
 
 /** Options of a `RedisLimiter`. */
@@ -191,11 +191,13 @@ end
 return {1, string.format('%.0f', now), conc, count}
 `);
 
-// KEYS: leases. ARGV: id, channel. Frees a slot; 1 if the lease was still there.
-const RELEASE = script(`
-local n = redis.call('ZREM', KEYS[1], ARGV[1])
+// KEYS: leases. ARGV: id, channel. Frees a slot; 1 if the lease was still live, 0 if it had lapsed.
+const RELEASE = script(`${NOW}
+local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('PUBLISH', ARGV[2], 'r')
-return n
+if s and tonumber(s) > now then return 1 end
+return 0
 `);
 
 // KEYS: leases. ARGV: leaseUs, channel, ids... Extends live leases; returns the ids that had lapsed.
@@ -311,6 +313,20 @@ function loadIoredis(url: string): new (url: string, options: Record<string, unk
   return (m.Redis ?? m.default ?? mod) as new (url: string, options: Record<string, unknown>) => RedisClientLike;
 }
 
+/** Waits for `promise` to settle, or `ms` at most; leaves no timer behind (so the process can exit). */
+async function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([promise.catch(() => undefined), new Promise((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
+}
+
+/** A store call that failed before its command was sent (no connection). */
+class NotSentError extends Error {}
+
+function isNotSent(error: unknown): boolean {
+  return error instanceof NotSentError;
+}
+
 function isReplyError(error: unknown): boolean {
   return error instanceof Error && error.name === "ReplyError";
 }
@@ -398,12 +414,11 @@ export class RedisLimiter implements Limiter, AsyncDisposable {
   private _sleepTimer: ReturnType<typeof setTimeout> | undefined;
 
   private _sub: RedisClientLike | undefined;
-  private _subscribed = false;
   private _subscribeTried = false;
   private _renewTimer: ReturnType<typeof setInterval> | undefined;
   private _renewing = false;
   private _lastError: unknown;
-  private readonly _onClientError = (error: Error): void => {
+  private readonly _onClientError = (error: unknown): void => {
     this._lastError = error;
   };
 
@@ -413,8 +428,11 @@ export class RedisLimiter implements Limiter, AsyncDisposable {
   private _probeTimer: ReturnType<typeof setTimeout> | undefined;
 
   private readonly _ops = new Set<Promise<unknown>>();
+  private _inflight: Promise<unknown> | undefined;
   private _opError: unknown;
   private _closed = false;
+  /** Ends connection waits early when the limiter closes. */
+  private readonly _onClose = new Set<() => void>();
 
   private _acquired = 0;
   private _throttled = 0;
@@ -591,7 +609,13 @@ export class RedisLimiter implements Limiter, AsyncDisposable {
 
   /** Resolves once every change this process sent (release, settle, pause, setConcurrency, reset) reached Redis; rejects with the first that failed. */
   async flush(): Promise<void> {
-    while (this._ops.size > 0) await Promise.allSettled([...this._ops]);
+    for (;;) {
+      const pending: Promise<unknown>[] = [...this._ops];
+      if (this._inflight) pending.push(this._inflight);
+      if (pending.length === 0) break;
+      await Promise.allSettled(pending);
+      await new Promise((r) => setImmediate(r)); // lets the queue act on a reply (e.g. give a lease back)
+    }
     const error = this._opError;
     this._opError = undefined;
     if (error !== undefined) throw error;
@@ -626,12 +650,13 @@ export class RedisLimiter implements Limiter, AsyncDisposable {
     this._wake();
     this._stopRenewing();
     clearTimeout(this._probeTimer);
+    for (const end of [...this._onClose]) end(); // calls still waiting for a connection give up now
     await Promise.allSettled([...this._ops]);
     const connections = this._ownsClient ? [this._sub, this._client] : [this._sub];
     await Promise.all(
       connections.map(async (c) => {
         if (!c) return;
-        if (c.status === "ready") await Promise.race([c.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 500))]);
+        if (c.status === "ready") await settleWithin(c.quit(), 500);
         c.disconnect();
       }),
     );
@@ -698,12 +723,16 @@ export class RedisLimiter implements Limiter, AsyncDisposable {
         this._woken = false;
         let reply: TakeReply;
         try {
-          reply = await this._take(id, waiter.tokens);
+          const take = this._take(id, waiter.tokens);
+          this._inflight = take;
+          reply = await take;
         } catch (error) {
-          if (!isReplyError(error)) this._giveBack(id); // a take that timed out may still run: hand its lease back
+          this._inflight = undefined;
+          if (!isReplyError(error) && !isNotSent(error)) this._giveBack(id); // a take that timed out may still run: hand its lease back
           this._storeFailed(error);
           continue;
         }
+        this._inflight = undefined;
         if (reply.kind === "mismatch") {
           const error = this._mismatchError(reply.stored);
           for (const w of [...this._queue]) {
@@ -879,10 +908,10 @@ export class RedisLimiter implements Limiter, AsyncDisposable {
 
   private _waitReady(deadline: number): Promise<void> {
     const client = this._client;
-    if (client.status === "end" && this._closed) return Promise.reject(new Error(`RedisLimiter "${this.key}" is closed`));
+    if (this._closed) return Promise.reject(new NotSentError(`RedisLimiter "${this.key}" is closed`));
     return new Promise<void>((resolve, reject) => {
       let lastError: unknown = this._lastError;
-      const onError = (error: Error) => {
+      const onError = (error: unknown) => {
         lastError = error;
       };
       const onReady = () => {
@@ -893,11 +922,17 @@ export class RedisLimiter implements Limiter, AsyncDisposable {
         () => {
           cleanup();
           const why = lastError instanceof Error ? lastError.message : `connection ${client.status}`;
-          reject(new Error(`no connection within ${this._timeoutMs} ms: ${why}`));
+          reject(new NotSentError(`no connection within ${this._timeoutMs} ms: ${why}`));
         },
         Math.max(1, deadline - performance.now()),
       );
+      const onClose = () => {
+        cleanup();
+        reject(new NotSentError(`RedisLimiter "${this.key}" is closed`));
+      };
+      this._onClose.add(onClose);
       const cleanup = () => {
+        this._onClose.delete(onClose);
         clearTimeout(timer);
         client.off("ready", onReady);
         client.off("error", onError);
@@ -935,15 +970,13 @@ export class RedisLimiter implements Limiter, AsyncDisposable {
       const sub = this._client.duplicate({ lazyConnect: false, enableOfflineQueue: true, maxRetriesPerRequest: null });
       this._sub = sub;
       sub.on("error", () => undefined); // reconnects on its own; the main connection reports outages
-      sub.on("message", (_channel: string, message: string) => {
+      sub.on("message", (_channel: unknown, payload: unknown) => {
+        const message = String(payload);
         if (message.startsWith("c:")) this._concurrency = Number(message.slice(2)) || this._concurrency;
         this._wake();
       });
-      const subscribed = sub.subscribe(this._keys.channel).then(() => {
-        this._subscribed = true;
-      });
-      subscribed.catch(() => undefined);
-      await Promise.race([subscribed, new Promise((r) => setTimeout(r, this._timeoutMs))]);
+      const subscribed = sub.subscribe(this._keys.channel).catch(() => undefined); // queued until the connection is up
+      await settleWithin(subscribed, this._timeoutMs);
     } catch {
       // without wake-ups waiters still wake at the time the store named
     }

@@ -101,7 +101,7 @@ export class RateLimiter extends LocalLimiter {
       while (excess > 0 && i < this._times.length) excess -= this._tokens[i++] as number;
       delay = Math.max(delay, (this._times[i - 1] as number) + this._windowMs - now);
     }
-    return delay > 0 ? delay : 0;
+    return Math.max(delay, 0);
   }
 
   protected _record(now: number, tokens: number): number {

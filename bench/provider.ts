@@ -1,0 +1,58 @@
+/**
+ * The strict simulated provider, in a child process: `startRemoteProvider`
+ * mirrors the cookbook's `startSimulatedProvider`, with async accessors.
+ */
+import { type ChildProcess, fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import type {
+  SimulatedProviderOptions,
+  SimulatedProviderStats,
+} from "../cookbook/rate-limited-llm-batch/simulated-provider.js";
+
+export interface RemoteProvider {
+  readonly url: string;
+  readonly baseURL: string;
+  stats(): Promise<SimulatedProviderStats>;
+  resetStats(): Promise<void>;
+  maxInAnyWindow(windowMs?: number): Promise<number>;
+  maxTokensInAnyWindow(windowMs?: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+const HOST = fileURLToPath(new URL("./children/provider-host.ts", import.meta.url));
+
+export async function startRemoteProvider(options: SimulatedProviderOptions): Promise<RemoteProvider> {
+  const child: ChildProcess = fork(HOST, [], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const waiting = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  let nextId = 1;
+  child.on("message", (message: { id: number; result?: unknown; error?: string }) => {
+    const entry = waiting.get(message.id);
+    waiting.delete(message.id);
+    if (message.error !== undefined) entry?.reject(new Error(`simulated provider: ${message.error}`));
+    else entry?.resolve(message.result);
+  });
+  child.on("exit", (code) => {
+    for (const entry of waiting.values()) entry.reject(new Error(`simulated provider exited (${code})`));
+    waiting.clear();
+  });
+  const ask = <T>(request: Record<string, unknown>): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const id = nextId++;
+      waiting.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      child.send({ ...request, id });
+    });
+  const { url, baseURL } = await ask<{ url: string; baseURL: string }>({ op: "start", options });
+  return {
+    url,
+    baseURL,
+    stats: () => ask<SimulatedProviderStats>({ op: "stats" }),
+    resetStats: () => ask<void>({ op: "resetStats" }),
+    maxInAnyWindow: (windowMs) => ask<number>({ op: "maxInAnyWindow", windowMs }),
+    maxTokensInAnyWindow: (windowMs) => ask<number>({ op: "maxTokensInAnyWindow", windowMs }),
+    async close() {
+      await ask<void>({ op: "close" });
+      child.disconnect();
+      await new Promise((resolve) => (child.exitCode === null ? child.once("exit", resolve) : resolve(undefined)));
+    },
+  };
+}

@@ -1,0 +1,134 @@
+/**
+ * Several OS processes sharing one RedisLimiter key on the local Redis. The
+ * workers (test/fixtures/redis-worker.mjs) import the built package, so run
+ * `pnpm build` first (the root `pnpm test` does).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import type { Redis } from "ioredis";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { RedisLimiter } from "../src/limiters/redis.js";
+import {
+  connectOrFail,
+  deleteKeys,
+  isSettled,
+  killHard,
+  maxOverlap,
+  maxStartsInAnyWindow,
+  REDIS_URL,
+  sleep,
+  uniqueKey,
+} from "./fixtures/redis-helpers.js";
+
+const WORKER = fileURLToPath(new URL("./fixtures/redis-worker.mjs", import.meta.url));
+const BUILT = fileURLToPath(new URL("../dist/limiters/redis.js", import.meta.url));
+
+interface WorkerReport {
+  pid: number;
+  records: Array<{ startedAt: number; endedAt: number }>;
+  stats: { acquired: number; leasesLost: number };
+}
+
+let admin: Redis;
+let prefix: string;
+const children: ChildProcess[] = [];
+const opened: RedisLimiter[] = [];
+
+beforeAll(async () => {
+  if (!existsSync(BUILT)) throw new Error(`${BUILT} is missing: run \`pnpm build\` before these tests`);
+  admin = await connectOrFail();
+});
+
+afterEach(async () => {
+  await Promise.all(children.splice(0).map(killHard));
+  await Promise.all(opened.splice(0).map((l) => l.close()));
+  await deleteKeys(admin, prefix);
+});
+
+afterAll(async () => {
+  await admin?.quit();
+});
+
+function startWorker(config: Record<string, unknown>): ChildProcess {
+  const child = spawn(process.execPath, [WORKER, JSON.stringify({ url: REDIS_URL, key: prefix, ...config })], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.push(child);
+  return child;
+}
+
+/** Resolves with the worker's stdout once it exits with code 0. */
+function output(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let out = "";
+    let err = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    child.stderr?.on("data", (chunk: Buffer) => {
+      err += chunk.toString();
+    });
+    child.once("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`worker exited with ${code}: ${err}`))));
+  });
+}
+
+/** Resolves once the worker prints `line`. */
+function printed(child: ChildProcess, line: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes(line)) resolve();
+    });
+    child.once("exit", (code) => reject(new Error(`worker exited with ${code} before printing ${line}`)));
+  });
+}
+
+describe("RedisLimiter across OS processes", () => {
+  it("4 processes sharing one key never start more than maxPerWindow in any window nor run more than maxConcurrent at once", async () => {
+    prefix = uniqueKey("multiprocess");
+    const limits = { maxConcurrent: 3, maxPerWindow: 10, windowSeconds: 0.5 };
+    const workers = Array.from({ length: 4 }, () => startWorker({ mode: "run", limits, items: 25, holdMs: 20 }));
+
+    const reports = (await Promise.all(workers.map(output))).map((text) => JSON.parse(text) as WorkerReport);
+
+    const records = reports.flatMap((r) => r.records);
+    const starts = records.map((r) => r.startedAt);
+    const makespan = Math.max(...starts) - Math.min(...starts);
+    const theoreticalMin = (records.length / limits.maxPerWindow - 1) * limits.windowSeconds * 1000;
+    console.log(
+      `[redis multi-process] ${reports.length} processes, ${records.length} starts; per process ${reports.map((r) => r.records.length).join("/")}; ` +
+        `max starts in any 500 ms window: ${maxStartsInAnyWindow(starts, 500)} (limit 10); max running at once: ${maxOverlap(records.map((r) => [r.startedAt, r.endedAt] as const))} (limit 3); ` +
+        `start span ${makespan.toFixed(0)} ms = ${(makespan / theoreticalMin).toFixed(3)} x the theoretical minimum ${theoreticalMin} ms`,
+    );
+    expect(records).toHaveLength(100);
+    expect(maxStartsInAnyWindow(starts, 500)).toBeLessThanOrEqual(10);
+    expect(maxOverlap(records.map((r) => [r.startedAt, r.endedAt] as const))).toBeLessThanOrEqual(3);
+    expect(reports.every((r) => r.stats.leasesLost === 0)).toBe(true);
+  });
+
+  it("gives a kill -9'd worker's slots back within leaseSeconds while a live worker's slots stay held", async () => {
+    prefix = uniqueKey("kill");
+    const limits = { maxConcurrent: 2, leaseSeconds: 1 };
+    const holder = startWorker({ mode: "hold", limits, count: 2 });
+    await printed(holder, "holding");
+    const survivor = new RedisLimiter({ redis: REDIS_URL, key: prefix, ...limits });
+    opened.push(survivor);
+
+    const waiting = survivor.acquire();
+    await sleep(1500); // past leaseSeconds: the live holder renews
+    const blockedWhileHolderLives = !(await isSettled(waiting));
+    const killedAt = performance.now();
+    await killHard(holder);
+    const permit = await waiting;
+    const recoveryMs = performance.now() - killedAt;
+    permit.release();
+    const done = await Promise.all(Array.from({ length: 10 }, (_, i) => survivor.run(() => i)));
+
+    console.log(`[redis lease recovery] slot back ${recoveryMs.toFixed(0)} ms after kill -9 (leaseSeconds 1)`);
+    expect(blockedWhileHolderLives).toBe(true);
+    expect(recoveryMs).toBeLessThan(1000 + 600);
+    expect(done).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+});
