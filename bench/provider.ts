@@ -14,6 +14,8 @@ export interface RemoteProvider {
   readonly baseURL: string;
   stats(): Promise<SimulatedProviderStats>;
   resetStats(): Promise<void>;
+  /** When each admitted request arrived, as epoch milliseconds (`performance.timeOrigin + performance.now()`). */
+  admittedTimestamps(): Promise<number[]>;
   maxInAnyWindow(windowMs?: number): Promise<number>;
   maxTokensInAnyWindow(windowMs?: number): Promise<number>;
   close(): Promise<void>;
@@ -47,6 +49,7 @@ export async function startRemoteProvider(options: SimulatedProviderOptions): Pr
     baseURL,
     stats: () => ask<SimulatedProviderStats>({ op: "stats" }),
     resetStats: () => ask<void>({ op: "resetStats" }),
+    admittedTimestamps: () => ask<number[]>({ op: "admittedTimestamps" }),
     maxInAnyWindow: (windowMs) => ask<number>({ op: "maxInAnyWindow", windowMs }),
     maxTokensInAnyWindow: (windowMs) => ask<number>({ op: "maxTokensInAnyWindow", windowMs }),
     async close() {

@@ -1,3 +1,5 @@
-import { benchCompliance, COMPLIANCE } from "../compliance.ts";
-import { renderTable } from "../lib.ts";
-for (let i = 0; i < 3; i++) { const r = await benchCompliance({ ...COMPLIANCE, marginMs: Number(process.argv[2] ?? 0) }); console.log(renderTable(r.rows)); console.log(JSON.stringify(r.data.serverStats)); }
+import { benchCompliance, COMPLIANCE } from "../compliance.js";
+import { renderTable } from "../lib.js";
+const [w, m, n] = process.argv.slice(2).map(Number);
+const r = await benchCompliance({ ...COMPLIANCE, windowMs: w ?? COMPLIANCE.windowMs, marginMs: m ?? COMPLIANCE.marginMs, items: n ?? COMPLIANCE.items });
+console.log(renderTable(r.rows));

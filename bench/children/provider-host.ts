@@ -13,7 +13,7 @@ import {
 /** A question from the parent; every one is answered with `{ id, result }` or `{ id, error }`. */
 export type HostRequest =
   | { id: number; op: "start"; options: SimulatedProviderOptions }
-  | { id: number; op: "stats" | "resetStats" | "close" }
+  | { id: number; op: "stats" | "resetStats" | "close" | "admittedTimestamps" }
   | { id: number; op: "maxInAnyWindow" | "maxTokensInAnyWindow"; windowMs?: number };
 
 let provider: SimulatedProvider | undefined;
@@ -30,6 +30,9 @@ async function answer(request: HostRequest): Promise<unknown> {
     case "resetStats":
       provider.resetStats();
       return null;
+    case "admittedTimestamps":
+      // As epoch milliseconds (sub-millisecond precision), comparable with the parent's clock.
+      return provider.admittedTimestamps().map((t) => performance.timeOrigin + t);
     case "maxInAnyWindow":
       return provider.maxInAnyWindow(request.windowMs);
     case "maxTokensInAnyWindow":

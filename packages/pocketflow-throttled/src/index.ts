@@ -33,3 +33,11 @@ export {
   type RegisteredLimiterStats,
   type RegisterOptions,
 } from "./registry.js";
+export {
+  type RedisClientLike,
+  RedisLimiter,
+  type RedisLimiterOptions,
+  type RedisLimiterState,
+  type RedisLimiterStats,
+  RedisStoreError,
+} from "./limiters/redis.js";

@@ -20,7 +20,11 @@ export interface MicroBatchOptions extends ThrottleOptions {
    * its own. Batches also stay within the limiter's `maxTokensPerWindow`.
    */
   maxBatchTokens?: number;
-  /** Split a failed batch in halves down to single items (default true). */
+  /**
+   * Split a batch that failed for good in halves down to single items (default
+   * true), so one bad item costs only itself. A batch that failed on a rate
+   * limit is never split: it fails with the provider's error.
+   */
   splitOnError?: boolean;
 }
 
@@ -107,10 +111,16 @@ export class ThrottledMicroBatchNode<S = unknown, Item = unknown, Result = unkno
 
   override async _execAsync(items: Iterable<Item> | null | undefined, signal?: AbortSignal): Promise<Result[]> {
     const self = raw(this);
-    const iterator = batchItems(items, self, "prepAsync")[Symbol.iterator]();
+    const list = batchItems(items, self, "prepAsync");
+    const iterator = list[Symbol.iterator]();
     const limiter = self._limiterForRun();
     const adaptive = self._adaptiveForRun(limiter);
-    const run = self._runContext(limiter, adaptive, signal);
+    // Ends the run's remaining work (queued starts, retries, split halves) once it has failed, or when the caller aborts.
+    const stop = new AbortController();
+    const onAbort = () => stop.abort(signal?.reason);
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener("abort", onAbort, { once: true });
+    const run = self._runContext(limiter, adaptive, stop.signal);
     const stats = self._stats;
     Object.assign(stats, { totalItems: 0, apiCalls: 0, splits: 0 });
     const results: Result[] = [];
@@ -152,13 +162,17 @@ export class ThrottledMicroBatchNode<S = unknown, Item = unknown, Result = unkno
           for (let i = 0; i < out.length; i++) results[batch.offset + i] = out[i] as Result;
         } catch (error) {
           failed = true; // stop pulling; the run rejects with this error
+          stop.abort(error);
           throw error;
         }
       }
     };
     const closeScopes = self._openRetryScopes();
-    const workers = Array.from({ length: self._workerCount(limiter) }, worker);
+    // No more workers than batches can exist (one item each at least).
+    const workerCount = Math.min(self._workerCount(limiter), Array.isArray(list) ? list.length : Number.POSITIVE_INFINITY);
+    const workers = Array.from({ length: workerCount }, worker);
     Promise.allSettled(workers).then(() => {
+      signal?.removeEventListener("abort", onAbort);
       closeScopes?.();
       adaptive.detach();
     });
@@ -168,6 +182,7 @@ export class ThrottledMicroBatchNode<S = unknown, Item = unknown, Result = unkno
 
   /** One batch through the limiter with retries; split on failure when allowed. @internal */
   async _runBatch(items: Item[], run: RunContext): Promise<Result[]> {
+    run.signal?.throwIfAborted(); // a split half of a run that is over makes no call
     return (await this._attempts(items, run)) as Result[];
   }
 
@@ -206,7 +221,9 @@ export class ThrottledMicroBatchNode<S = unknown, Item = unknown, Result = unkno
   override async _exhausted(unit: unknown, error: unknown, run: RunContext): Promise<unknown> {
     const items = unit as Item[];
     if (items.length === 1) return [await this.execFallbackAsync(items[0] as Item, error)];
-    if (!this.splitOnError) throw error;
+    // A rate limit is no item's fault: splitting would only multiply the calls that hit it.
+    const rateLimited = (this.constructor as typeof ThrottledParallelBatchNode).isRateLimitError(error);
+    if (!this.splitOnError || rateLimited) throw error;
     this._stats.splits++;
     const half = Math.ceil(items.length / 2);
     const [left, right] = await Promise.all([

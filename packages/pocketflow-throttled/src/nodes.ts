@@ -208,14 +208,15 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
     const list = batchItems(items, self, "prepAsync");
     const limiter = self._limiterForRun();
     const adaptive = self._adaptiveForRun(limiter);
-    const run = self._runContext(limiter, adaptive, signal);
+    const stopper = self._stopper(signal);
+    const run = self._runContext(limiter, adaptive, stopper.signal);
     const size = Array.isArray(list) ? list.length : Number.POSITIVE_INFINITY;
     const results: Result[] = Array.isArray(list) ? new Array<Result>(list.length) : [];
     const iterator = list[Symbol.iterator]();
     let next = 0;
-    let failed = false;
+    let failure: { error: unknown } | undefined;
     const worker = async (): Promise<void> => {
-      while (!failed) {
+      while (failure === undefined) {
         signal?.throwIfAborted();
         const step = iterator.next();
         if (step.done) return;
@@ -223,20 +224,48 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
         try {
           results[index] = await self._runItem(step.value, run);
         } catch (error) {
-          failed = true; // stop pulling; the batch rejects with this item's own error
+          // Stop pulling, end every wait and start no further attempt; the batch rejects with this item's own error.
+          failure ??= { error };
+          stopper.stop(error);
           throw error;
         }
       }
     };
     const closeScopes = self._openRetryScopes();
     const workers = Array.from({ length: Math.min(size, self._workerCount(limiter)) }, worker);
-    const all = Promise.all(workers);
     Promise.allSettled(workers).then(() => {
       closeScopes?.();
       adaptive.detach();
+      stopper.close();
     });
-    await all;
+    try {
+      await Promise.all(workers);
+    } catch (error) {
+      throw failure ? failure.error : error;
+    }
     return results;
+  }
+
+  /**
+   * The signal a run's waits listen to: aborted with the caller's reason when
+   * `signal` aborts, or by `stop(error)` once the batch has failed for good, so
+   * queued units leave the limiter at once and no unit starts another attempt.
+   * `close()` removes the listener on the caller's signal. @internal
+   */
+  _stopper(signal: AbortSignal | undefined): { signal: AbortSignal; stop(reason: unknown): void; close(): void } {
+    const controller = new AbortController();
+    const forward = () => controller.abort(signal?.reason);
+    if (signal?.aborted) forward();
+    else signal?.addEventListener("abort", forward, { once: true });
+    return {
+      signal: controller.signal,
+      stop(reason) {
+        if (!controller.signal.aborted) controller.abort(reason);
+      },
+      close() {
+        signal?.removeEventListener("abort", forward);
+      },
+    };
   }
 
   /** What one execution needs, kept off the node object. @internal */
@@ -315,6 +344,7 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
           if (permit) permit.release();
           else run.local?._finish();
         }
+        run.signal?.throwIfAborted(); // the run was aborted or the batch already failed: no retry, no fallback
         if (rateLimited && run.aimd) {
           const maxRateLimitRetries = (this as { maxRateLimitRetries?: number }).maxRateLimitRetries ?? 0;
           if (rateLimitRetries < maxRateLimitRetries) {

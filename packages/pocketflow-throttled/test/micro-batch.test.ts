@@ -426,6 +426,76 @@ describe("ThrottledMicroBatchNode splitting", () => {
     expect(node.stats).toEqual({ totalItems: 2, apiCalls: 5, splits: 1 });
   });
 
+  it("never splits a batch that failed on a rate limit: it rejects with the provider's error after one call", async () => {
+    const limited = Object.assign(new Error("Too Many Requests"), { status: 429 });
+    class RateLimited extends Batcher {
+      override async execBatchAsync(items: number[]): Promise<string[]> {
+        this.calls.push([...items]);
+        throw limited;
+      }
+    }
+    const node = new RateLimited({ batchSize: 4 });
+
+    await expect(node.runAsync({ items: range(1, 4) })).rejects.toBe(limited);
+    expect(node.stats).toEqual({ totalItems: 4, apiCalls: 1, splits: 0 });
+  });
+
+  it("retries a rate-limited batch whole, within maxRetries", async () => {
+    class LimitedOnce extends Batcher {
+      override async execBatchAsync(items: number[]): Promise<string[]> {
+        this.calls.push([...items]);
+        if (this.calls.length === 1) throw Object.assign(new Error("Too Many Requests"), { status: 429 });
+        return answers(items);
+      }
+    }
+    const node = new LimitedOnce({ batchSize: 4, maxRetries: 2 });
+    const shared: Shared = { items: range(1, 4) };
+
+    await node.runAsync(shared);
+
+    expect(shared.results).toEqual(answers(range(1, 4)));
+    expect(node.calls).toEqual([range(1, 4), range(1, 4)]);
+    expect(node.stats).toEqual({ totalItems: 4, apiCalls: 2, splits: 0 });
+  });
+
+  it("makes no further call once the run has failed: a batch still in flight is neither retried nor split", async () => {
+    const gate = deferred<void>();
+    const calls: string[] = [];
+    let rejected = false;
+    class Fatal extends Batcher {
+      override async execBatchAsync(items: number[]): Promise<string[]> {
+        calls.push(`${items.join(",")}${rejected ? " after the rejection" : ""}`);
+        if (items.includes(1)) throw new BatchError([...items]);
+        await gate.promise;
+        throw new Error("transient");
+      }
+    }
+    // Three slots: [1,2] and its halves never wait for the slot [3,4] holds while it is gated.
+    const node = new Fatal({ batchSize: 2, maxConcurrent: 3, maxRetries: 2 });
+
+    await expect(node.runAsync({ items: range(1, 4) })).rejects.toMatchObject({ batch: [1] });
+    rejected = true;
+    gate.resolve(); // [3,4] now fails: retrying or splitting it would be calls for a run that is over
+    await macrotaskTurns(10);
+
+    expect(calls.filter((call) => call.endsWith("after the rejection"))).toEqual([]);
+  });
+
+  it("rejects with exactly signal.reason when aborted while a batch waits for the window", async () => {
+    const limiter = new RateLimiter({ maxConcurrent: 2, maxPerWindow: 1, windowSeconds: 60 });
+    const node = new Batcher({ batchSize: 1, limiter });
+    const controller = new AbortController();
+    const reason = new Error("stop");
+
+    const run = node.runAsync({ items: [1, 2] }, { signal: controller.signal });
+    await until(() => limiter.pending === 1);
+    controller.abort(reason);
+
+    await expect(run).rejects.toBe(reason);
+    expect(node.calls).toEqual([[1]]);
+    await until(() => limiter.pending === 0);
+  });
+
   it("stops packing new batches once the run has failed", async () => {
     const firstBatch = deferred<void>();
     class HoldsFirst extends Batcher {

@@ -1,0 +1,77 @@
+/**
+ * Section 1, overhead: 1,000,000 no-op items at concurrency 64, no rate limit,
+ * each variant in its own process (throughput and peak RSS), best of two runs.
+ */
+import { best, type ChildResult, compact, interleave, lowest, type Row, row, runChild, type SectionResult, times } from "./lib.js";
+
+export interface OverheadConfig {
+  items: number;
+  concurrency: number;
+  runs: number;
+}
+
+export const OVERHEAD: OverheadConfig = { items: 1_000_000, concurrency: 64, runs: 2 };
+
+const VARIANTS = ["bare", "p-limit", "parallel-node", "throttled-node"] as const;
+const LABELS: Record<(typeof VARIANTS)[number], string> = {
+  bare: "bare pull pool (64 workers)",
+  "p-limit": "p-limit over Promise.all",
+  "parallel-node": "AsyncParallelBatchNode (unthrottled)",
+  "throttled-node": "ThrottledParallelBatchNode",
+};
+
+export async function benchOverhead(config: OverheadConfig = OVERHEAD): Promise<SectionResult> {
+  const runs = await interleave(VARIANTS, config.runs, (variant) =>
+    runChild("overhead.mjs", [variant, config.items, config.concurrency]),
+  );
+  const rate = (v: string) => best(runs.get(v) as ChildResult[], "itemsPerSecond").itemsPerSecond as number;
+  const rss = (v: string) => lowest(runs.get(v) as ChildResult[], "peakRssMb");
+  const bare = rate("bare");
+  const bareRss = rss("bare");
+  const section = "1 overhead";
+  const rows: Row[] = [];
+  for (const v of VARIANTS) {
+    const r = rate(v);
+    const isThrottled = v === "throttled-node";
+    rows.push(
+      row(
+        section,
+        `${LABELS[v]}: items/s`,
+        `${compact(r)} items/s`,
+        r,
+        v === "bare" ? "" : `${times(r / bare)} bare pool`,
+        isThrottled ? ">= 0.333x" : "",
+        isThrottled ? r / bare >= 1 / 3 : undefined,
+      ),
+    );
+  }
+  const throttled = rate("throttled-node");
+  const pLimit = rate("p-limit");
+  rows.push(
+    row(
+      section,
+      "ThrottledParallelBatchNode vs p-limit: items/s",
+      `${compact(throttled)} items/s`,
+      throttled,
+      `${times(throttled / pLimit)} p-limit`,
+      ">= 20x",
+      throttled / pLimit >= 20,
+    ),
+  );
+  for (const v of VARIANTS) {
+    const m = rss(v);
+    const isThrottled = v === "throttled-node";
+    rows.push(
+      row(
+        section,
+        `${LABELS[v]}: peak RSS`,
+        `${m.toFixed(0)} MB`,
+        m,
+        v === "bare" ? "" : `${times(m / bareRss)} bare pool`,
+        isThrottled ? "<= 2x" : "",
+        isThrottled ? m / bareRss <= 2 : undefined,
+      ),
+    );
+  }
+  return { rows, data: { config, runs: Object.fromEntries(runs) } };
+}
