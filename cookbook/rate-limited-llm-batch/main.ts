@@ -412,7 +412,7 @@ export async function runComparison(options: CompareOptions = {}): Promise<Compa
   const rows: CompareRow[] = [];
   try {
     for (const [index, scenario] of scenarios.entries()) {
-      if (index > 0) await sleep(windowMs * (1 + headroom));
+      if (index > 0) await sleep(windowMs + 50);
       server.resetStats();
       const progress =
         options.progress === false

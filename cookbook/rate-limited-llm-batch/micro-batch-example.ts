@@ -91,7 +91,7 @@ export async function runMicroBatchExample(options: MicroBatchOptions = {}): Pro
   const runs: EmbeddingRun[] = [];
   try {
     for (const batchSize of batchSizes) {
-      if (runs.length > 0) await sleep(windowMs * (1 + headroom)); // let the previous run leave the window
+      if (runs.length > 0) await sleep(windowMs + 50); // the previous run leaves the server's window
       server.resetStats();
       const limiter = new RateLimiter({
         maxConcurrent: serverOptions.maxConcurrent ?? 10,

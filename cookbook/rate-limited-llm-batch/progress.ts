@@ -2,12 +2,13 @@
  * Progress of a long batch: a progress bar (when stdout is a terminal) and,
  * every few seconds, a one-line summary of the last seconds:
  *
- *   node-throttled | last 10 s: 57 requests, 47 throttled (82%), 0 × 429 | queue: 10 running, 33 waiting | 57/100 done
+ *   Node throttled | last 2 s: 60 requests, 10 throttled (14%), 0 × 429 | queue: 0 running, 10 waiting | 60/100 done
  *
- * "throttled" counts the starts our limiter held back (they waited at a gate),
- * "429" the answers the provider refused, "queue" is the limiter's `active`
- * and `pending` right now. When stdout is not a terminal (CI, a pipe), only
- * the summary lines are printed.
+ * "requests" are what the provider received, "throttled" the starts our
+ * limiter held back (they waited at a gate, or are waiting now), "429" the
+ * answers the provider refused, "queue" the limiter's `active` and `pending`
+ * right now. When stdout is not a terminal (CI, a pipe), only the summary
+ * lines are printed.
  */
 import cliProgress from "cli-progress";
 import type { Limiter } from "pocketflow-throttled";
@@ -23,7 +24,7 @@ export interface ProgressOptions {
   requests?: () => number;
   /** Rate-limit refusals (429) so far, if known. */
   rejected?: () => number;
-  /** How often a summary line is printed (default 3000 ms). */
+  /** How often a summary line is printed (default 2000 ms). */
   intervalMs?: number;
   /** The span the summary looks back over (default 10 000 ms). */
   windowMs?: number;
@@ -75,7 +76,7 @@ export class BatchProgress {
       this.bar = this.multibar.create(options.total, 0);
     }
     this.samples.push(this.sample());
-    this.timer = setInterval(() => this.report(), options.intervalMs ?? 3000);
+    this.timer = setInterval(() => this.report(), options.intervalMs ?? 2000);
     this.timer.unref();
   }
 
@@ -99,9 +100,10 @@ export class BatchProgress {
     const parts = [`last ${seconds} s: ${requests} requests`];
     const limiter = this.options.limiter;
     if (limiter !== undefined) {
-      const acquired = now.acquired - since.acquired;
-      const throttled = now.throttled - since.throttled;
-      const share = acquired === 0 ? 0 : Math.round((100 * throttled) / acquired);
+      // Held back: starts that had to wait at a gate, and those waiting now.
+      const throttled = now.throttled - since.throttled + limiter.pending;
+      const starts = now.acquired - since.acquired + limiter.pending;
+      const share = starts === 0 ? 0 : Math.round((100 * throttled) / starts);
       parts.push(`${throttled} throttled (${share}%)`);
     }
     if (this.options.rejected !== undefined) parts.push(`${now.rejected - since.rejected} × 429`);

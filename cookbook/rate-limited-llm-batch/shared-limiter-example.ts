@@ -17,7 +17,7 @@ import { LimiterRegistry, ThrottledAsyncParallelBatchFlow, ThrottledParallelBatc
 import { type SimulatedProvider, startSimulatedProvider } from "./simulated-provider.js";
 import { callLlm, isMain, type ProviderName, secondsSince } from "./utils.js";
 
-/** Calls to a simulated API, counted by endpoint. */
+/** Calls to a simulated API, counted by endpoint (its first path segment). */
 class Api {
   readonly callsByEndpoint: Record<string, number> = {};
   constructor(
@@ -26,7 +26,8 @@ class Api {
   ) {}
 
   async call(endpoint: string): Promise<string> {
-    this.callsByEndpoint[endpoint] = (this.callsByEndpoint[endpoint] ?? 0) + 1;
+    const group = `/${endpoint.split("/")[1]}`;
+    this.callsByEndpoint[group] = (this.callsByEndpoint[group] ?? 0) + 1;
     return (await callLlm(`GET ${endpoint}`, { server: this.server, provider: this.provider, maxTokens: 20 })).text;
   }
 }
@@ -50,10 +51,11 @@ export class ProfileFetchNode extends AsyncNode<Shared, number, string> {
     return this.params.userId as number;
   }
   override async execAsync(userId: number) {
-    return LimiterRegistry.get("main_api").run(() => this.api.call("/profiles"));
+    return LimiterRegistry.get("main_api").run(() => this.api.call(`/profiles/${userId}`));
   }
   override async postAsync(shared: Shared, _userId: number, profile: string) {
-    (shared.profiles ??= []).push(profile);
+    shared.profiles ??= [];
+    shared.profiles.push(profile);
     return "default";
   }
 }
@@ -67,10 +69,11 @@ export class OrderFetchNode extends AsyncNode<Shared, number, string> {
     return this.params.userId as number;
   }
   override async execAsync(userId: number) {
-    return LimiterRegistry.get("main_api").run(() => this.api.call("/orders"));
+    return LimiterRegistry.get("main_api").run(() => this.api.call(`/orders/${userId}`));
   }
   override async postAsync(shared: Shared, _userId: number, orders: string) {
-    (shared.orders ??= []).push(orders);
+    shared.orders ??= [];
+    shared.orders.push(orders);
     return "default";
   }
 }
@@ -83,8 +86,8 @@ export class ReportNode extends ThrottledParallelBatchNode<Shared, number, strin
   override async prepAsync() {
     return Array.from({ length: 15 }, (_, i) => i);
   }
-  override async execAsync() {
-    return this.api.call("/reports");
+  override async execAsync(report: number) {
+    return this.api.call(`/reports/${report}`);
   }
   override async postAsync(shared: Shared, _items: unknown, reports: string[]) {
     shared.reports = reports;

@@ -141,7 +141,7 @@ export async function runTokenBudgetExample(options: TokenBudgetOptions = {}): P
   const runs: TokenRun[] = [];
   try {
     for (const settle of [true, false]) {
-      if (runs.length > 0) await sleep(windowMs * (1 + headroom)); // let the previous run leave the window
+      if (runs.length > 0) await sleep(windowMs + 50); // the previous run leaves the server's window
       server.resetStats();
       const limiter = new RateLimiter({
         maxConcurrent: serverOptions.maxConcurrent ?? 10,

@@ -19,6 +19,8 @@ export interface FlowThrottleOptions {
   maxConcurrentFlows?: number;
   /** At most this many instances started per minute (default: unlimited). */
   maxFlowsPerMinute?: number;
+  /** At most this many estimated tokens (`estimateTokens(params)`) started per minute (default: unlimited). */
+  maxTokensPerMinute?: number;
   /** A shared limiter, or a `LimiterRegistry` name, to start instances under instead of the flow's own. */
   limiter?: Limiter | string;
 }
@@ -53,6 +55,7 @@ export type FlowResult = PromiseSettledResult<Action | undefined>;
 const FLOW_VALIDATORS: Record<string, Validator> = {
   maxConcurrentFlows: (v) => checkCount("maxConcurrentFlows", v),
   maxFlowsPerMinute: (v) => checkOptionalCount("maxFlowsPerMinute", v),
+  maxTokensPerMinute: (v) => checkOptionalCount("maxTokensPerMinute", v),
   limiter: (v) => {
     if (v === undefined || typeof v === "string") return v;
     if (typeof v === "object" && v !== null && typeof (v as Limiter).acquire === "function") return v;
@@ -93,6 +96,7 @@ function findRateLimitHit(error: unknown): RateLimitHit | undefined {
 export class ThrottledAsyncParallelBatchFlow<S = unknown> extends AsyncParallelBatchFlow<S, FlowResult[] | undefined> {
   declare maxConcurrentFlows: number;
   declare maxFlowsPerMinute: number | undefined;
+  declare maxTokensPerMinute: number | undefined;
   declare limiter: Limiter | string | undefined;
   /** Counters of the last run. @internal */
   declare _stats: { completedFlows: number; failedFlows: number };
@@ -103,6 +107,7 @@ export class ThrottledAsyncParallelBatchFlow<S = unknown> extends AsyncParallelB
   protected static _defaults: Readonly<Record<string, unknown>> = {
     maxConcurrentFlows: 5,
     maxFlowsPerMinute: undefined,
+    maxTokensPerMinute: undefined,
     limiter: undefined,
   };
 
@@ -137,12 +142,27 @@ export class ThrottledAsyncParallelBatchFlow<S = unknown> extends AsyncParallelB
     return undefined;
   }
 
+  /** Estimated tokens one instance will use, from its params (default: their JSON length / 4). */
+  estimateTokens(params: Params): number {
+    return Math.ceil(JSON.stringify(params).length / 4);
+  }
+
+  /** Actual tokens an instance used, read after it ran (default: `undefined`, keep the estimate). */
+  usageOf(_shared: S, _params: Params): number | undefined {
+    return undefined;
+  }
+
   /** The limiter instances start under. @internal */
   _limiterForRun(): Limiter {
     const option = this.limiter;
     if (typeof option === "string") return LimiterRegistry.get(option);
     if (option !== undefined) return option;
-    return new RateLimiter({ maxConcurrent: this.maxConcurrentFlows, maxPerWindow: this.maxFlowsPerMinute, windowSeconds: 60 });
+    return new RateLimiter({
+      maxConcurrent: this.maxConcurrentFlows,
+      maxPerWindow: this.maxFlowsPerMinute,
+      maxTokensPerWindow: this.maxTokensPerMinute,
+      windowSeconds: 60,
+    });
   }
 
   /** Called with each instance's outcome (adaptive flows learn here). @internal */
@@ -168,15 +188,22 @@ export class ThrottledAsyncParallelBatchFlow<S = unknown> extends AsyncParallelB
     self._beginRun();
     const limiter = self._limiterForRun();
     const results: FlowResult[] = new Array(paramSets.length);
+    const countTokens = (limiter as { maxTokensPerWindow?: number }).maxTokensPerWindow !== undefined;
     let next = 0;
     const worker = async (): Promise<void> => {
       for (;;) {
         signal?.throwIfAborted();
         const index = next++;
         if (index >= paramSets.length) return;
-        const permit = await limiter.acquire({ signal });
+        const params = { ...self.params, ...paramSets[index] };
+        const tokens = countTokens ? self.estimateTokens(params) : 0;
+        const permit = await limiter.acquire({ signal, tokens });
         try {
-          const value = await self._orchAsync(shared, { ...self.params, ...paramSets[index] }, signal);
+          const value = await self._orchAsync(shared, params, signal);
+          if (countTokens) {
+            const used = self.usageOf(shared, params);
+            if (used !== undefined) permit.settle(used);
+          }
           results[index] = { status: "fulfilled", value };
           self._stats.completedFlows++;
           self._afterInstance(limiter, undefined, false);

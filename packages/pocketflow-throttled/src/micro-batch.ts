@@ -44,6 +44,9 @@ function windowTokenBudget(limiter: Limiter): number {
   return typeof budget === "number" ? budget : Number.POSITIVE_INFINITY;
 }
 
+/** The items each answer of `execBatchAsync` was for, so usage can fall back to their estimates. */
+const batchOf = new WeakMap<object, readonly unknown[]>();
+
 /** A batch of items and where its results go. */
 interface Batch<Item> {
   readonly offset: number;
@@ -116,11 +119,8 @@ export class ThrottledMicroBatchNode<S = unknown, Item = unknown, Result = unkno
     const limiter = self._limiterForRun();
     const adaptive = self._adaptiveForRun(limiter);
     // Ends the run's remaining work (queued starts, retries, split halves) once it has failed, or when the caller aborts.
-    const stop = new AbortController();
-    const onAbort = () => stop.abort(signal?.reason);
-    if (signal?.aborted) onAbort();
-    else signal?.addEventListener("abort", onAbort, { once: true });
-    const run = self._runContext(limiter, adaptive, stop.signal);
+    const stopper = self._stopper(signal);
+    const run = self._runContext(limiter, adaptive, stopper.signal);
     const stats = self._stats;
     Object.assign(stats, { totalItems: 0, apiCalls: 0, splits: 0 });
     const results: Result[] = [];
@@ -162,7 +162,7 @@ export class ThrottledMicroBatchNode<S = unknown, Item = unknown, Result = unkno
           for (let i = 0; i < out.length; i++) results[batch.offset + i] = out[i] as Result;
         } catch (error) {
           failed = true; // stop pulling; the run rejects with this error
-          stop.abort(error);
+          stopper.stop(error);
           throw error;
         }
       }
@@ -172,7 +172,7 @@ export class ThrottledMicroBatchNode<S = unknown, Item = unknown, Result = unkno
     const workerCount = Math.min(self._workerCount(limiter), Array.isArray(list) ? list.length : Number.POSITIVE_INFINITY);
     const workers = Array.from({ length: workerCount }, worker);
     Promise.allSettled(workers).then(() => {
-      signal?.removeEventListener("abort", onAbort);
+      stopper.close();
       closeScopes?.();
       adaptive.detach();
     });
@@ -196,6 +196,7 @@ export class ThrottledMicroBatchNode<S = unknown, Item = unknown, Result = unkno
         `${this.constructor.name}.execBatchAsync returned ${got} for a batch of ${items.length} items: return exactly one result per item, in order`,
       );
     }
+    batchOf.set(out, items);
     return out;
   }
 
@@ -205,15 +206,16 @@ export class ThrottledMicroBatchNode<S = unknown, Item = unknown, Result = unkno
     return sum;
   }
 
+  /** The batch's usage: each result's `usageOf`, or its item's estimate where that is undefined (undefined if none is known). */
   override _unitUsage(result: unknown): number | undefined {
+    const results = result as Result[];
+    const items = batchOf.get(results);
     let sum = 0;
     let known = false;
-    for (const r of result as Result[]) {
-      const used = this.usageOf(r);
-      if (used !== undefined) {
-        sum += used;
-        known = true;
-      }
+    for (let i = 0; i < results.length; i++) {
+      const used = this.usageOf(results[i] as Result);
+      if (used !== undefined) known = true;
+      sum += used ?? (items ? this.estimateTokens(items[i] as Item) : 0);
     }
     return known ? sum : undefined;
   }

@@ -152,7 +152,11 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
   };
 
   constructor(options: ThrottleOptions = {}) {
-    super({ maxRetries: options?.maxRetries, wait: options?.wait });
+    // Checked here so a wrong type is a TypeError naming the option, before the base Node sees it.
+    super({
+      maxRetries: options?.maxRetries === undefined ? undefined : checkCount("maxRetries", options.maxRetries),
+      wait: options?.wait === undefined ? undefined : checkPositive("wait", options.wait, true),
+    });
     const ctor = new.target as unknown as typeof ThrottledParallelBatchNode;
     // biome-ignore lint/correctness/noConstructorReturn: the proxy keeps constructor options over subclass fields (see configure.ts)
     return configure(this, options, ctor._validators, ctor._defaults);
@@ -325,6 +329,12 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
         if (seq < 0) seq = await run.local._wait(tokens, run.signal);
       } else {
         permit = await run.limiter.acquire({ signal: run.signal, tokens });
+      }
+      if (run.signal?.aborted) {
+        // Granted just as the run stopped: give the slot back and make no call.
+        if (permit) permit.release();
+        else run.local?._finish();
+        run.signal.throwIfAborted();
       }
       let result: unknown;
       try {

@@ -12,6 +12,21 @@ function checkNumber(name: string, value: unknown): number {
   return value;
 }
 
+/**
+ * An options object (or `undefined`, meaning all defaults) whose keys are all
+ * `known`: anything else is a TypeError, and a misspelt key names itself.
+ */
+export function checkOptions(owner: string, options: unknown, known: readonly string[]): Record<string, unknown> {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(`${owner} options must be an object, got ${shown(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) throw new TypeError(`${owner} has no option "${key}"; known options: ${known.join(", ")}`);
+  }
+  return options as Record<string, unknown>;
+}
+
 /** An integer >= `min` (default 1), e.g. `maxConcurrent`. */
 export function checkCount(name: string, value: unknown, min = 1): number {
   const n = checkNumber(name, value);

@@ -1050,3 +1050,42 @@ describe("AdaptiveThrottledBatchFlow: stats", () => {
     expect(flow.stats.consecutiveSuccesses).toBe(2);
   });
 });
+
+describe("ThrottledAsyncParallelBatchFlow token budget (maxTokensPerMinute)", () => {
+  it("reserves estimateTokens(params) per instance in its limiter and settles with usageOf", async () => {
+    const { AsyncNode, AsyncFlow: Flow } = await import("pocketflow");
+    const { RateLimiter: Limiter, ThrottledAsyncParallelBatchFlow: TFlow } = await import("../src/index.js");
+    const limiter = new Limiter({ maxConcurrent: 10, maxTokensPerWindow: 1000, windowSeconds: 60 });
+    class Work extends AsyncNode<{ used: Record<string, number> }> {
+      override async execAsync(): Promise<unknown> {
+        return undefined;
+      }
+      override async postAsync(shared: { used: Record<string, number> }): Promise<undefined> {
+        shared.used[String(this.params.id)] = 10;
+        return undefined;
+      }
+    }
+    class Budgeted extends TFlow<{ used: Record<string, number> }> {
+      override async prepAsync() {
+        return [{ id: "a" }, { id: "b" }, { id: "c" }];
+      }
+      override estimateTokens(): number {
+        return 100;
+      }
+      override usageOf(shared: { used: Record<string, number> }, params: Record<string, unknown>): number | undefined {
+        return shared.used[String(params.id)];
+      }
+    }
+    const flow = new Budgeted(new Flow(new Work()), { limiter });
+
+    await flow.runAsync({ used: {} });
+
+    expect(limiter.currentWindowTokens).toBe(30);
+    expect(limiter.stats.acquired).toBe(3);
+  });
+
+  it("rejects maxTokensPerMinute 0 with a RangeError naming it", async () => {
+    const { ThrottledAsyncParallelBatchFlow: TFlow } = await import("../src/index.js");
+    expect(() => new TFlow(undefined, { maxTokensPerMinute: 0 })).toThrow(/maxTokensPerMinute.*0/);
+  });
+});

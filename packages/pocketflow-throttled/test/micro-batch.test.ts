@@ -247,6 +247,26 @@ describe("ThrottledMicroBatchNode under its limiter", () => {
     expect(limiter.currentWindowCount).toBe(2);
     expect(limiter.currentWindowTokens).toBe(6 * 7);
   });
+
+  it("settles a batch whose results report usage only in part with each other item's estimate", async () => {
+    class PartUsage extends ThrottledMicroBatchNode<Shared, number, { usage?: { total_tokens: number } }> {
+      override async prepAsync(shared: Shared): Promise<number[]> {
+        return shared.items;
+      }
+      override estimateTokens(item: number): number {
+        return item;
+      }
+      override async execBatchAsync(items: number[]): Promise<Array<{ usage?: { total_tokens: number } }>> {
+        return items.map((item) => (item === 100 ? { usage: { total_tokens: 1 } } : {}));
+      }
+    }
+    const limiter = new RateLimiter({ maxConcurrent: 1, maxTokensPerWindow: 10_000, windowSeconds: 60 });
+    const node = new PartUsage({ batchSize: 3, limiter });
+
+    await node.runAsync({ items: [100, 20, 30] });
+
+    expect(limiter.currentWindowTokens).toBe(1 + 20 + 30);
+  });
 });
 
 // ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import {
   ThrottledParallelBatchNode,
   TokenBucket,
 } from "../src/index.js";
-import { delay, maxWeightInAnySpan } from "./limiter-support.js";
+import { deferred, delay, maxWeightInAnySpan } from "./limiter-support.js";
 
 interface Shared<Item = unknown, Result = unknown> {
   items: Iterable<Item> | null | undefined;
@@ -351,6 +351,45 @@ describe("ThrottledParallelBatchNode failures and retries", () => {
 
     await expect(runBatch(new Fail({ maxConcurrent: 1 }), [0, 1, 2, 3, 4, 5])).rejects.toBe(failure);
     expect(seen).toEqual([0, 1, 2]);
+  });
+
+  it("starts no further attempt of its other items once the batch has failed", async () => {
+    const fatal = new Error("item 0 fails for good");
+    const gate = deferred();
+    const attempts = new Map<number, number>();
+    class Fail extends Batch<number, number> {
+      override async execAsync(n: number): Promise<number> {
+        attempts.set(n, (attempts.get(n) ?? 0) + 1);
+        if (n === 0) throw fatal;
+        await gate.promise;
+        throw new Error(`item ${n}: transient`);
+      }
+    }
+
+    await expect(runBatch(new Fail({ maxConcurrent: 3, maxRetries: 3 }), [0, 1, 2])).rejects.toBe(fatal);
+    gate.resolve();
+    await delay(20);
+
+    expect(Object.fromEntries(attempts)).toEqual({ 0: 3, 1: 1, 2: 1 });
+  });
+
+  it("takes items waiting for the limiter out of its queue once the batch has failed", async () => {
+    const limiter = new RateLimiter({ maxConcurrent: 5, maxPerWindow: 1, windowSeconds: 60 });
+    const fatal = new Error("item 0 fails for good");
+    const seen: number[] = [];
+    class Fail extends Batch<number, number> {
+      override async execAsync(n: number): Promise<number> {
+        seen.push(n);
+        await delay(5);
+        throw fatal;
+      }
+    }
+
+    await expect(runBatch(new Fail({ limiter }), [0, 1, 2])).rejects.toBe(fatal);
+
+    expect(limiter.pending).toBe(0);
+    expect(seen).toEqual([0]);
+    expect(limiter.stats.acquired).toBe(1);
   });
 
   it("takes a start from the limiter for every attempt", async () => {

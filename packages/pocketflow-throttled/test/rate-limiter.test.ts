@@ -364,6 +364,25 @@ describe("RateLimiter abort", () => {
     expect(limiter.active).toBe(0);
   });
 
+  it("waiters aborted by one signal all leave, even when the first to leave unblocks the others", async () => {
+    const limiter = new RateLimiter({ maxConcurrent: 5, maxTokensPerWindow: 100, windowSeconds: 60 });
+    (await limiter.acquire({ tokens: 1 })).release();
+    const controller = new AbortController();
+    const signal = controller.signal;
+    // The head needs the whole budget; the two behind it would fit as soon as it leaves.
+    const waiting = [
+      limiter.acquire({ signal, tokens: 100 }),
+      limiter.acquire({ signal, tokens: 1 }),
+      limiter.acquire({ signal, tokens: 1 }),
+    ];
+
+    controller.abort("cancelled");
+
+    for (const w of waiting) await expect(w).rejects.toBe("cancelled");
+    expect(limiter.active).toBe(0);
+    expect(limiter.stats.acquired).toBe(1);
+  });
+
   it("an already-aborted signal rejects with its reason without taking a free slot", async () => {
     const limiter = new RateLimiter({ maxConcurrent: 1 });
     const reason = new Error("already aborted");

@@ -215,7 +215,8 @@ export abstract class LocalLimiter implements Limiter {
           this._unlink(waiter);
           this._aborted++;
           reject(signal.reason);
-          this._drain();
+          // Drain after this abort's other listeners ran: waiters on the same signal must leave, not be granted.
+          queueMicrotask(() => this._drain());
         };
         signal.addEventListener("abort", waiter.onAbort, { once: true });
       }

@@ -4,7 +4,7 @@
  * `[t, t + windowSeconds)` ever holds more than `maxPerWindow` starts, or
  * starts whose tokens sum above `maxTokensPerWindow`.
  */
-import { checkCount, checkOptionalCount, checkPositive } from "../validate.js";
+import { checkCount, checkOptionalCount, checkOptions, checkPositive } from "../validate.js";
 import { LocalLimiter } from "./limiter.js";
 
 /** Options of a `RateLimiter`. */
@@ -18,6 +18,8 @@ export interface RateLimiterOptions {
   /** At most this many estimated tokens started in any `windowSeconds` (undefined: unlimited). */
   maxTokensPerWindow?: number;
 }
+
+const OPTION_NAMES = ["maxConcurrent", "maxPerWindow", "windowSeconds", "maxTokensPerWindow"] as const;
 
 /** Compacts the start log once this many expired entries have piled up at its front. */
 const COMPACT_AFTER = 1024;
@@ -43,6 +45,7 @@ export class RateLimiter extends LocalLimiter {
   private _windowTokens = 0;
 
   constructor(options: RateLimiterOptions = {}) {
+    checkOptions("RateLimiter", options, OPTION_NAMES);
     super(options.maxConcurrent);
     this._maxPerWindow = checkOptionalCount("maxPerWindow", options.maxPerWindow);
     this.windowSeconds = checkPositive("windowSeconds", options.windowSeconds ?? 60);

@@ -2,7 +2,7 @@
  * `TokenBucket`: bursts up to `burst` starts at once, then refills steadily at
  * `ratePerSecond`. It counts starts (one per acquire), not LLM tokens.
  */
-import { checkCount, checkPositive } from "../validate.js";
+import { checkCount, checkOptions, checkPositive } from "../validate.js";
 import { LocalLimiter } from "./limiter.js";
 
 /** Options of a `TokenBucket`. */
@@ -30,6 +30,7 @@ export class TokenBucket extends LocalLimiter {
   private _refilledAt: number;
 
   constructor(options: TokenBucketOptions) {
+    checkOptions("TokenBucket", options, ["ratePerSecond", "burst", "maxConcurrent"]);
     super(options?.maxConcurrent);
     this.ratePerSecond = checkPositive("ratePerSecond", options?.ratePerSecond);
     this.burst = checkCount("burst", options.burst ?? Math.max(1, Math.floor(this.ratePerSecond)));
