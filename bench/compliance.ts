@@ -58,14 +58,14 @@ export async function benchCompliance(config: ComplianceConfig = COMPLIANCE): Pr
     await warmUp(url, config.limit, config.windowMs);
     await provider.resetStats();
     class Complete extends ThrottledParallelBatchNode<Shared, string, unknown> {
-      async prepAsync(shared: Shared) {
+      override async prepAsync(shared: Shared) {
         return shared.prompts;
       }
-      async execAsync(prompt: string) {
+      override async execAsync(prompt: string) {
         // Only the body: the limiter alone keeps the window (errors still carry their headers).
         return (await postJson(url, { model: "sim", messages: [{ role: "user", content: prompt }] })).body;
       }
-      async postAsync(shared: Shared, _p: unknown, answers: unknown[]) {
+      override async postAsync(shared: Shared, _p: unknown, answers: unknown[]) {
         shared.answers = answers;
         return undefined;
       }

@@ -24,7 +24,7 @@ export async function benchFlow(config: FlowConfig = FLOW): Promise<SectionResul
   const throttled = best(runs.get("throttled-flow") as ChildResult[], "flowsPerSecond");
   const label = `${compact(config.instances)} two-node flows at ${config.concurrency}`;
   const rows: Row[] = [
-    row("5 flow", `bare pool + AsyncFlow.runAsync: ${label}`, `${seconds(bare.ms)} (${compact(bare.flowsPerSecond as number)} flows/s)`, bare.ms),
+    row("5 flow", `bare pool + AsyncFlow.runAsync: ${label}`, `${seconds(bare.ms)} (${compact(bare.flowsPerSecond as number)} flows/s)`, bare.ms, "baseline"),
     row(
       "5 flow",
       `ThrottledAsyncParallelBatchFlow: ${label}`,

@@ -13,7 +13,7 @@ export interface Row {
   figure: string;
   /** The raw number behind `figure`. */
   value: number;
-  /** `value` against the section's baseline, formatted (e.g. "0.31x bare pool"); "" when the row is the baseline. */
+  /** `value` against the section's baseline, formatted (e.g. "0.31x bare pool"); "baseline" on the baseline's row, "" when none applies. */
   ratio: string;
   /** The target, formatted (e.g. ">= 0.33x"); "" when there is none. */
   target: string;
@@ -73,11 +73,14 @@ export function runChild(script: string, args: readonly (string | number)[]): Pr
 export async function interleave(
   variants: readonly string[],
   runs: number,
-  once: (variant: string) => Promise<ChildResult>,
+  once: (variant: string, round: number) => Promise<ChildResult> | undefined,
 ): Promise<Map<string, ChildResult[]>> {
   const all = new Map<string, ChildResult[]>(variants.map((v) => [v, []]));
   for (let round = 0; round < runs; round++) {
-    for (const variant of variants) all.get(variant)?.push(await once(variant));
+    for (const variant of variants) {
+      const result = once(variant, round); // undefined: this variant sits this round out
+      if (result !== undefined) all.get(variant)?.push(await result);
+    }
   }
   return all;
 }
@@ -101,7 +104,8 @@ export function compact(n: number): string {
   if (abs >= 1e4) return `${(n / 1e3).toFixed(0)}k`;
   if (abs >= 100) return n.toFixed(0);
   if (abs >= 10) return n.toFixed(1);
-  return n.toFixed(2);
+  if (abs >= 1) return n.toFixed(2);
+  return n.toPrecision(2);
 }
 
 /** A ratio as "0.31x" (two significant decimals below 10, whole numbers above). */
@@ -140,7 +144,7 @@ export function renderTable(rows: readonly Row[], markdown = false): string {
     r.section,
     r.variant,
     r.figure,
-    r.ratio || "baseline",
+    r.ratio || "-",
     r.target || "-",
     r.pass === undefined ? "-" : r.pass ? "PASS" : "FAIL",
   ]);

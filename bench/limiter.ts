@@ -40,7 +40,7 @@ export async function benchLimiter(config: LimiterConfig = LIMITER): Promise<Sec
       `${LABELS[v]} (${compact(r.items)} jobs)`,
       `${compact(perSecond)} starts/s`,
       perSecond,
-      v === "bottleneck" ? "" : `${times(perSecond / bottleneck)} Bottleneck`,
+      v === "bottleneck" ? "baseline" : `${times(perSecond / bottleneck)} Bottleneck`,
     );
   });
   return { rows, data: { config, runs: Object.fromEntries(runs) } };

@@ -31,14 +31,14 @@ export async function benchMicroBatch(config: MicroBatchConfig = MICRO_BATCH): P
   try {
     const url = `${provider.baseURL}/embeddings`;
     class Embed extends ThrottledMicroBatchNode<Shared, string, number[]> {
-      async prepAsync(shared: Shared) {
+      override async prepAsync(shared: Shared) {
         return shared.texts;
       }
-      async execBatchAsync(texts: string[]) {
+      override async execBatchAsync(texts: string[]) {
         const { body } = await postJson<EmbeddingsAnswer>(url, { model: "sim-embedding", input: texts });
         return body.data.map((d) => d.embedding);
       }
-      async postAsync(shared: Shared, _p: unknown, vectors: number[][]) {
+      override async postAsync(shared: Shared, _p: unknown, vectors: number[][]) {
         shared.vectors = vectors;
         return undefined;
       }
@@ -63,14 +63,14 @@ export async function benchMicroBatch(config: MicroBatchConfig = MICRO_BATCH): P
         `${label}, batchSize ${r.batchSize}: API calls`,
         `${r.apiCalls}${r.complete ? "" : " (INCOMPLETE)"}`,
         r.apiCalls,
-        r === base ? "" : `${times(r.apiCalls / base.apiCalls)} batchSize ${base.batchSize}`,
+        r === base ? "baseline" : `${times(r.apiCalls / base.apiCalls)} batchSize ${base.batchSize}`,
       ),
       row(
         "6 micro-batch",
         `${label}, batchSize ${r.batchSize}: time`,
         seconds(r.ms),
         r.ms,
-        r === base ? "" : `${times(r.ms / base.ms)} batchSize ${base.batchSize}`,
+        r === base ? "baseline" : `${times(r.ms / base.ms)} batchSize ${base.batchSize}`,
       ),
     ]);
     return { rows, data: { config, runs } };

@@ -33,7 +33,8 @@ export async function benchRedisSection(): Promise<SectionResult | { skipped: st
   const rows: Row[] = Object.entries(figures).map(([name, value]) => {
     // A redis* figure is compared with its local* twin when there is one.
     const twin = name.startsWith("redis") ? figures[`local${name.slice("redis".length)}`] : undefined;
-    const ratio = twin === undefined || name.includes("Ms") ? "" : `${times(value / twin)} in-process`;
+    const isBaseline = name.startsWith("local") && !name.includes("Ms");
+    const ratio = isBaseline ? "baseline" : twin === undefined || name.includes("Ms") ? "" : `${times(value / twin)} in-process`;
     return row("7 redis", name, compact(value), value, ratio);
   });
   return { rows, data: figures };

@@ -1,4 +1,3 @@
-// @ts-check
 /**
  * Helpers shared by the child-process runners. Children are plain ESM
  * JavaScript importing the packages' built `dist`: running them through tsx

@@ -1,4 +1,3 @@
-// @ts-check
 /**
  * Section 5 child: N instances of a two-node flow (no-op async nodes) at
  * concurrency C. Usage: node --expose-gc flow.mjs <variant> <instances> <concurrency> <repeats>

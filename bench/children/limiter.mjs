@@ -1,4 +1,3 @@
-// @ts-check
 /**
  * Section 2 child: starts per second of one limiter, 64 concurrent no-op jobs,
  * all submitted at once, with a rate window far larger than the run.

@@ -1,4 +1,3 @@
-// @ts-check
 /**
  * Section 1 child: one overhead variant over N no-op items at concurrency C,
  * no rate limit. Usage: node --expose-gc overhead.mjs <variant> <items> <concurrency>

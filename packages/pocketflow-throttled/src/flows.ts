@@ -4,7 +4,7 @@
  * starts per minute; `AdaptiveThrottledBatchFlow` adapts that concurrency
  * when an instance fails with a `RateLimitHit`.
  */
-import { type Action, type AnyNode, AsyncParallelBatchFlow, batchItems, type Params } from "pocketflow";
+import { type Action, type AnyNode, AsyncParallelBatchFlow, BaseNode, batchItems, type Params } from "pocketflow";
 import { AimdController } from "./adaptive.js";
 import { configure, raw, type Validator } from "./configure.js";
 import { RateLimitHit } from "./errors.js";
@@ -112,6 +112,11 @@ export class ThrottledAsyncParallelBatchFlow<S = unknown> extends AsyncParallelB
   };
 
   constructor(start?: AnyNode<S>, options: FlowThrottleOptions = {}) {
+    if (start !== undefined && !(start instanceof BaseNode)) {
+      throw new TypeError(
+        `${new.target.name}'s first argument is the start node (got ${typeof start}); pass options second: new ${new.target.name}(start, options)`,
+      );
+    }
     super(start);
     Object.defineProperty(this, "_stats", {
       value: { completedFlows: 0, failedFlows: 0 },

@@ -7,6 +7,7 @@
  * concurrency, never one promise per pending item). Every attempt of an item
  * takes its own start from the limiter, so retries count against the window.
  */
+import { setMaxListeners } from "node:events";
 import { AsyncParallelBatchNode, batchItems, sleep } from "pocketflow";
 import { AimdController } from "./adaptive.js";
 import { configure, raw, type Validator } from "./configure.js";
@@ -258,6 +259,8 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
    */
   _stopper(signal: AbortSignal | undefined): { signal: AbortSignal; stop(reason: unknown): void; close(): void } {
     const controller = new AbortController();
+    // Every waiting unit listens here: one listener per worker at most, so no leak warning is due.
+    setMaxListeners(0, controller.signal);
     const forward = () => controller.abort(signal?.reason);
     if (signal?.aborted) forward();
     else signal?.addEventListener("abort", forward, { once: true });

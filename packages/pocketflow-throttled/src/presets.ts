@@ -2,6 +2,8 @@
 // package pocketflow-throttled. Limits change with account tier, model and
 // time: these are starting points, check your provider's current limits.
 
+import { checkCount, checkOptionalCount } from "./validate.js";
+
 /** Node options a preset gives: concurrency and requests per minute (absent = unlimited). */
 export interface NodeRateOptions {
   readonly maxConcurrent: number;
@@ -23,12 +25,6 @@ export interface AdaptiveFlowRateOptions extends FlowRateOptions {
   readonly recoveryFactor: number;
 }
 
-function checkCount(option: string, value: number | undefined): void {
-  if (value === undefined) return;
-  if (!Number.isInteger(value) || value < 1) {
-    throw new RangeError(`${option} must be an integer >= 1, got ${String(value)}`);
-  }
-}
 
 /**
  * An immutable, described node rate limit, as found in `Presets.CONFIGS`.
@@ -46,8 +42,8 @@ export class RateLimitConfig {
   readonly description: string;
 
   constructor(options: { maxConcurrent: number; maxPerMinute?: number | undefined; description?: string }) {
-    checkCount("maxConcurrent", options.maxConcurrent);
-    checkCount("maxPerMinute", options.maxPerMinute);
+    checkCount("maxConcurrent", options?.maxConcurrent);
+    checkOptionalCount("maxPerMinute", options.maxPerMinute);
     this.maxConcurrent = options.maxConcurrent;
     this.maxPerMinute = options.maxPerMinute;
     this.description = options.description ?? "";
@@ -80,8 +76,8 @@ export class FlowRateLimitConfig {
   readonly description: string;
 
   constructor(options: { maxConcurrentFlows: number; maxFlowsPerMinute?: number | undefined; description?: string }) {
-    checkCount("maxConcurrentFlows", options.maxConcurrentFlows);
-    checkCount("maxFlowsPerMinute", options.maxFlowsPerMinute);
+    checkCount("maxConcurrentFlows", options?.maxConcurrentFlows);
+    checkOptionalCount("maxFlowsPerMinute", options.maxFlowsPerMinute);
     this.maxConcurrentFlows = options.maxConcurrentFlows;
     this.maxFlowsPerMinute = options.maxFlowsPerMinute;
     this.description = options.description ?? "";
@@ -132,6 +128,7 @@ function lookup<T, C extends { toDict(): T }>(
   configs: Readonly<Record<string, C>>,
   name: string,
 ): T {
+  if (typeof name !== "string") throw new TypeError(`preset name must be a string, got ${typeof name} ${String(name)}`);
   const constant = Object.hasOwn(constants, name.toUpperCase()) ? constants[name.toUpperCase()] : undefined;
   if (constant !== undefined) return constant;
   const config = Object.hasOwn(configs, name.toLowerCase()) ? configs[name.toLowerCase()] : undefined;

@@ -182,6 +182,8 @@ describe("ThrottledParallelBatchNode options", () => {
     ["limiter", { limiter: 42 }],
     ["observeHeaders", { observeHeaders: "yes" }],
     ["maxConcurrent", { maxConcurrent: "5" }],
+    ["maxRetries", { maxRetries: "2" }],
+    ["wait", { wait: "1" }],
   ])("rejects a %s of the wrong type with a TypeError naming it", (name, options) => {
     expect(() => new ThrottledParallelBatchNode(options as never)).toThrow(TypeError);
     expect(() => new ThrottledParallelBatchNode(options as never)).toThrow(name);

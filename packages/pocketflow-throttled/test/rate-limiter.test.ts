@@ -95,6 +95,16 @@ describe("RateLimiter options", () => {
     expect(() => new RateLimiter(options)).toThrow(shown);
   });
 
+  it("rejects a misspelt option with a TypeError naming it", () => {
+    expect(() => new RateLimiter({ maxConcurent: 3 } as never)).toThrow(TypeError);
+    expect(() => new RateLimiter({ maxConcurent: 3 } as never)).toThrow('"maxConcurent"');
+  });
+
+  it("rejects options that are not an object with a TypeError", () => {
+    expect(() => new RateLimiter(5 as never)).toThrow(TypeError);
+    expect(() => new RateLimiter(5 as never)).toThrow("RateLimiter options must be an object, got 5");
+  });
+
   it.each([
     ["maxConcurrent", { maxConcurrent: "5" }],
     ["maxPerWindow", { maxPerWindow: "10" }],

@@ -52,6 +52,11 @@ describe("TokenBucket options", () => {
     expect(() => new TokenBucket(options)).toThrow(name);
   });
 
+  it("rejects a misspelt option with a TypeError naming it", () => {
+    expect(() => new TokenBucket({ ratePerSecond: 1, brust: 3 } as never)).toThrow(TypeError);
+    expect(() => new TokenBucket({ ratePerSecond: 1, brust: 3 } as never)).toThrow('"brust"');
+  });
+
   it("rejects a missing or non-numeric ratePerSecond with a TypeError naming it", () => {
     expect(() => new TokenBucket({} as never)).toThrow(TypeError);
     expect(() => new TokenBucket({ ratePerSecond: "10" } as never)).toThrow("ratePerSecond");

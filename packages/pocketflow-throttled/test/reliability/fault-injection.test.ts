@@ -581,7 +581,7 @@ describe("after a batch has failed for good", () => {
       override async prepAsync() {
         return [0, 1, 2];
       }
-      override async execAsync(i: number) {
+      override async execAsync(i: number): Promise<number> {
         starts.push(`${i}${rejected ? " after the rejection" : ""}`);
         if (i === 0) throw fatal;
         await gate.promise;
@@ -607,7 +607,7 @@ describe("after a batch has failed for good", () => {
       override async prepAsync() {
         return [0, 1, 2];
       }
-      override async execAsync(i: number) {
+      override async execAsync(i: number): Promise<number> {
         starts.push(`${i}${rejected ? " after the rejection" : ""}`);
         if (i === 0) throw fatal;
         await gate.promise;

@@ -1,0 +1,57 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { type SimulatedProvider, startSimulatedProvider } from "../../cookbook/rate-limited-llm-batch/simulated-provider.js";
+import { minimumMakespan } from "../compliance.js";
+import { compact, renderTable, row, times } from "../lib.js";
+import { makeRequests, minimumTokenMakespan } from "../tokens.js";
+
+describe("theoretical minimum makespans", () => {
+  it("is full request windows back to back plus one latency", () => {
+    expect(minimumMakespan(100, 20, 5000, 20)).toBe(4 * 5000 + 20);
+  });
+
+  it("counts a partly filled last window as a window", () => {
+    expect(minimumMakespan(101, 20, 1000, 20)).toBe(5 * 1000 + 20);
+  });
+
+  it("is full token windows back to back plus one latency", () => {
+    expect(minimumTokenMakespan(14_313, 4000, 3000, 20)).toBe(3 * 3000 + 20);
+  });
+});
+
+describe("token bench requests", () => {
+  let provider: SimulatedProvider | undefined;
+  afterEach(async () => {
+    await provider?.close();
+  });
+
+  it("cost exactly what the simulated provider charges and reports as usage", async () => {
+    provider = await startSimulatedProvider({ latencyMs: 0, tokensPerWindow: 10_000, windowMs: 1000 });
+    const [request] = makeRequests(1);
+    const response = await fetch(`${provider.baseURL}/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "sim", max_tokens: request?.maxTokens, messages: [{ role: "user", content: request?.prompt }] }),
+    });
+    const body = (await response.json()) as { usage: { total_tokens: number } };
+
+    expect(body.usage.total_tokens).toBe(request?.cost);
+    expect(provider.maxTokensInAnyWindow()).toBe(request?.cost);
+  });
+});
+
+describe("the printed table", () => {
+  it("shows PASS, FAIL, or a dash when a row has no target", () => {
+    const table = renderTable([
+      row("s", "met", "1", 1, "baseline", "0", true),
+      row("s", "missed", "2", 2, "2.000x", "0", false),
+      row("s", "informative", "3", 3),
+    ]);
+
+    expect(table.split("\n").slice(2).map((line) => line.split(/\s{2,}/).at(-1))).toEqual(["PASS", "FAIL", "-"]);
+  });
+
+  it("formats large counts compactly and ratios with three decimals below 10", () => {
+    expect([compact(17_200_000), compact(235_000), compact(420), compact(0.0042)]).toEqual(["17.2M", "235k", "420", "0.0042"]);
+    expect([times(0.3125), times(21.54), times(4567.2)]).toEqual(["0.313x", "21.5x", "4567x"]);
+  });
+});
