@@ -35,7 +35,6 @@ import {
   type ProviderName,
   secondsSince,
   sleep,
-  startMockProvider,
   stopMockProvider,
 } from "./utils.js";
 
@@ -496,7 +495,6 @@ async function main(): Promise<void> {
         ?.split(",")
         .map((language) => language.trim())
         .filter(Boolean);
-      if (provider === "mock" || provider === "mock-anthropic") await startMockProvider();
       await runTranslation({ provider, languages });
     }
   } catch (error) {
@@ -504,6 +502,7 @@ async function main(): Promise<void> {
     console.error(`Error: ${error.message}`);
     process.exitCode = 1;
   } finally {
+    // The simulated provider started on the first mock call: stop it so the process can exit.
     await stopMockProvider();
   }
 }

@@ -136,12 +136,13 @@ describe("main.ts", () => {
       cwd: cookbookDir,
       env: { ...process.env, FORCE_COLOR: "0" },
       stdio: ["ignore", "pipe", "pipe"],
+      // A process that does not exit by itself (an open server, socket or timer) is killed, and the exit code is null.
+      timeout: 25_000,
     });
     let stdout = "";
     child.stdout.on("data", (chunk: Buffer) => {
       stdout += chunk.toString();
     });
-    // Without an exit by itself the test times out (an open server, socket or timer).
     const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
 
     expect(code).toBe(0);

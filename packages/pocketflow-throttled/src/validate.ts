@@ -48,11 +48,6 @@ export function checkOptionalCount(name: string, value: unknown): number | undef
   return value === undefined || value === null ? undefined : checkCount(name, value);
 }
 
-/** Like `checkPositive`, but `undefined` passes through. */
-export function checkOptionalPositive(name: string, value: unknown): number | undefined {
-  return value === undefined || value === null ? undefined : checkPositive(name, value);
-}
-
 /** A number strictly between `low` and `high`, e.g. `backoffFactor` in (0, 1). */
 export function checkBetween(name: string, value: unknown, low: number, high: number): number {
   const n = checkNumber(name, value);

@@ -135,6 +135,14 @@ describe("AdaptiveThrottledNode options", () => {
     await expect(runBatch(new Conflicting(), [1])).rejects.toThrow("minConcurrent (30) must not exceed maxConcurrent (20)");
   });
 
+  it("rejects an initialConcurrent field above maxConcurrent when the run starts", async () => {
+    class TooHigh extends Adaptive<number, number> {
+      override initialConcurrent = 30;
+    }
+
+    await expect(runBatch(new TooHigh(), [1])).rejects.toThrow("initialConcurrent (30) must not exceed maxConcurrent (20)");
+  });
+
   it("rejects a non-boolean propagateRateLimit with a TypeError naming it", () => {
     expect(() => new AdaptiveThrottledNode({ propagateRateLimit: "yes" } as never)).toThrow(TypeError);
     expect(() => new AdaptiveThrottledNode({ propagateRateLimit: "yes" } as never)).toThrow("propagateRateLimit");

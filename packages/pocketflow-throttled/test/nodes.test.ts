@@ -715,6 +715,50 @@ describe("ThrottledParallelBatchNode tokens", () => {
 });
 
 describe("ThrottledParallelBatchNode abort and memory", () => {
+  it("gives back a slot granted just as the run is aborted, without calling execAsync", async () => {
+    const inner = new RateLimiter();
+    const controller = new AbortController();
+    const reason = new Error("aborted while granted");
+    // A limiter that grants even though the caller's run is aborted at that very moment.
+    const late: Limiter = {
+      get maxConcurrent() {
+        return inner.maxConcurrent;
+      },
+      get active() {
+        return inner.active;
+      },
+      get pending() {
+        return inner.pending;
+      },
+      get stats() {
+        return inner.stats;
+      },
+      async acquire() {
+        const permit = await inner.acquire();
+        controller.abort(reason);
+        return permit;
+      },
+      run: (fn, options) => inner.run(fn, options),
+      setConcurrency: (n) => inner.setConcurrency(n),
+      pause: (seconds) => inner.pause(seconds),
+      observe: (headers) => inner.observe(headers),
+      reset: () => inner.reset(),
+    };
+    let calls = 0;
+    class Echo extends Batch<number, number> {
+      override async execAsync(n: number) {
+        calls++;
+        return n;
+      }
+    }
+
+    await expect(runBatch(new Echo({ limiter: late }), [1], controller.signal)).rejects.toBe(reason);
+    await delay(0);
+
+    expect(calls).toBe(0);
+    expect(inner.active).toBe(0);
+  });
+
   it("rejects with exactly signal.reason and ends the waits for the limiter's window", async () => {
     const limiter = new RateLimiter({ maxConcurrent: 5, maxPerWindow: 2, windowSeconds: 60 });
     let started = 0;

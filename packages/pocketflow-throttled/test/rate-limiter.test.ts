@@ -311,6 +311,15 @@ describe("RateLimiter permits", () => {
     expect(limiter.active).toBe(0);
   });
 
+  it("using (synchronous dispose) releases the permit too", async () => {
+    const limiter = new RateLimiter({ maxConcurrent: 1 });
+    {
+      using _permit = await limiter.acquire();
+      expect(limiter.active).toBe(1);
+    }
+    expect(limiter.active).toBe(0);
+  });
+
   it("await using releases the permit when the block throws", async () => {
     const limiter = new RateLimiter({ maxConcurrent: 1 });
     const failure = new Error("boom");
@@ -624,6 +633,24 @@ describe("RateLimiter token budget", () => {
     second.release();
     limiter.reset();
     (await later).release();
+  });
+
+  it("settles the right start after compacting a long log of expired starts", async () => {
+    const limiter = new RateLimiter({
+      maxConcurrent: 2000,
+      maxPerWindow: 5000,
+      maxTokensPerWindow: 1_000_000,
+      windowSeconds: 0.05,
+    });
+    for (let i = 0; i < 1100; i++) (await limiter.acquire({ tokens: 1 })).release();
+    await delay(80);
+    const permit = await limiter.acquire({ tokens: 10 });
+
+    expect(limiter.currentWindowCount).toBe(1);
+    permit.settle(3);
+
+    expect(limiter.currentWindowTokens).toBe(3);
+    permit.release();
   });
 
   it("rejects a settle() with a negative usage", async () => {
