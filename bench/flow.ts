@@ -13,7 +13,7 @@ export interface FlowConfig {
   runs: number;
 }
 
-export const FLOW: FlowConfig = { instances: 10_000, concurrency: 64, repeats: 10, runs: 2 };
+export const FLOW: FlowConfig = { instances: 10_000, concurrency: 64, repeats: 20, runs: 3 };
 
 export async function benchFlow(config: FlowConfig = FLOW): Promise<SectionResult> {
   const variants = ["bare-pool", "throttled-flow"];

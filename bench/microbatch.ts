@@ -63,14 +63,14 @@ export async function benchMicroBatch(config: MicroBatchConfig = MICRO_BATCH): P
         `${label}, batchSize ${r.batchSize}: API calls`,
         `${r.apiCalls}${r.complete ? "" : " (INCOMPLETE)"}`,
         r.apiCalls,
-        r === base ? "baseline" : `${times(r.apiCalls / base.apiCalls)} batchSize ${base.batchSize}`,
+        r === base ? "baseline" : `${times(r.apiCalls / base.apiCalls)} batchSize ${base.batchSize} (${compact(base.apiCalls / r.apiCalls)}x fewer)`,
       ),
       row(
         "6 micro-batch",
         `${label}, batchSize ${r.batchSize}: time`,
         seconds(r.ms),
         r.ms,
-        r === base ? "baseline" : `${times(r.ms / base.ms)} batchSize ${base.batchSize}`,
+        r === base ? "baseline" : `${times(r.ms / base.ms)} batchSize ${base.batchSize} (${compact(base.ms / r.ms)}x faster)`,
       ),
     ]);
     return { rows, data: { config, runs } };

@@ -2,7 +2,7 @@
  * pocketflow-throttled: throttled and adaptive parallel batch nodes and flows
  * for PocketFlow, shared limiters and provider presets.
  */
-export { type AimdStats } from "./adaptive.js";
+export type { AimdStats } from "./adaptive.js";
 export { headersOf, isRateLimitError, retryAfterOf } from "./detect.js";
 export { RateLimitHit, type RateLimitHitOptions } from "./errors.js";
 export { parseDuration, parseRateLimitHeaders, type RateLimitHeaderInfo } from "./limiters/headers.js";

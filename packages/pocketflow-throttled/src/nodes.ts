@@ -334,9 +334,14 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
         permit = await run.limiter.acquire({ signal: run.signal, tokens });
       }
       if (run.signal?.aborted) {
-        // Granted just as the run stopped: give the slot back and make no call.
-        if (permit) permit.release();
-        else run.local?._finish();
+        // Granted just as the run stopped: give the slot and the token estimate back and make no call.
+        if (permit) {
+          if (tokens > 0) permit.settle(0);
+          permit.release();
+        } else {
+          if (tokens > 0) run.local?._settle(seq, tokens, 0);
+          run.local?._finish();
+        }
         run.signal.throwIfAborted();
       }
       let result: unknown;

@@ -70,6 +70,9 @@ export interface Limiter {
   readonly stats: LimiterStats;
 }
 
+/** setTimeout's longest delay; a longer wait (a far-off reset) re-arms when it fires. */
+const MAX_TIMER_MS = 2_147_483_647;
+
 interface Waiter {
   readonly tokens: number;
   readonly since: number;
@@ -347,7 +350,7 @@ export abstract class LocalLimiter implements Limiter {
         this._timerAt = Number.POSITIVE_INFINITY;
         this._drain();
       },
-      Math.max(1, Math.ceil(delay)),
+      Math.min(MAX_TIMER_MS, Math.max(1, Math.ceil(delay))),
     );
   }
 
