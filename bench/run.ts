@@ -5,7 +5,7 @@
  * same invocation. `--only 1,3` runs some sections; `--markdown` also prints
  * the table as Markdown (for docs/performance.md).
  */
-import { writeFileSync } from "node:fs";
+import { renameSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { benchAdaptive } from "./adaptive.js";
@@ -70,9 +70,11 @@ const checked = rows.filter((r) => r.pass !== undefined).length;
 console.log(`\n${checked - failed}/${checked} targets met; bench took ${totalSeconds.toFixed(1)} s (load average at start ${load.map((l) => l.toFixed(2)).join(" ")}).`);
 if (markdown) console.log(`\n${renderTable(rows, true)}`);
 
+// Written whole, then renamed: an interrupted run never leaves half a file.
 const out = fileURLToPath(new URL("./results.json", import.meta.url));
+const tmp = `${out.slice(0, -".json".length)}.tmp-${process.pid}`;
 writeFileSync(
-  out,
+  tmp,
   `${JSON.stringify(
     {
       date: new Date().toISOString(),
@@ -89,4 +91,5 @@ writeFileSync(
     2,
   )}\n`,
 );
+renameSync(tmp, out);
 console.log(`Wrote ${out}`);

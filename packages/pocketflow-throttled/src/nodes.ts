@@ -112,6 +112,9 @@ function checkEstimate(tokens: number): number {
   return tokens;
 }
 
+/** Marks "no first attempt was made by the caller" in `_attempts`. */
+const NOT_HELD: unique symbol = Symbol("not held");
+
 /** Backoff before re-running a rate-limited item whose error gave no retry hint. */
 function rateLimitBackoffMs(retry: number): number {
   return Math.min(5_000, 50 * 2 ** retry);
@@ -220,6 +223,14 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
     const iterator = list[Symbol.iterator]();
     let next = 0;
     let failure: { error: unknown } | undefined;
+    const closeScopes = self._openRetryScopes();
+    // Per-item retry scopes only when items can retry; otherwise no closure per item on the hot path.
+    const scoped = closeScopes !== undefined;
+    // The common case (in-process limiter, no token budget, no adaptation, no retry scope) makes
+    // the first attempt right here: one await per item, like a bare pool. Anything else, or a
+    // first attempt that fails, goes through `_attempts`.
+    const local = run.local;
+    const fast = local !== undefined && !run.countTokens && run.aimd === undefined && !scoped;
     const worker = async (): Promise<void> => {
       while (failure === undefined) {
         signal?.throwIfAborted();
@@ -227,7 +238,23 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
         if (step.done) return;
         const index = next++;
         try {
-          results[index] = await self._runItem(step.value, run);
+          if (fast && !run.signal?.aborted && local._tryStart(0) >= 0) {
+            let result: Result;
+            try {
+              result = await self.execAsync(step.value);
+            } catch (error) {
+              results[index] = (await self._attempts(step.value, run, error)) as Result;
+              continue;
+            }
+            try {
+              if (run.observe && result !== null && typeof result === "object") self._observe(limiter, result);
+            } finally {
+              local._finish();
+            }
+            results[index] = result;
+            continue;
+          }
+          results[index] = (await (scoped ? self._runItem(step.value, run) : self._attempts(step.value, run))) as Result;
         } catch (error) {
           // Stop pulling, end every wait and start no further attempt; the batch rejects with this item's own error.
           failure ??= { error };
@@ -236,7 +263,6 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
         }
       }
     };
-    const closeScopes = self._openRetryScopes();
     const workers = Array.from({ length: Math.min(size, self._workerCount(limiter)) }, worker);
     Promise.allSettled(workers).then(() => {
       closeScopes?.();
@@ -319,35 +345,51 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
     return this.execFallbackAsync(unit as Item, error);
   }
 
-  /** Acquire, call, observe, settle, release, for each attempt of a unit. @internal */
-  async _attempts(unit: unknown, run: RunContext): Promise<unknown> {
+  /**
+   * Acquire, call, observe, settle, release, for each attempt of a unit.
+   * `heldError` is the error of a first attempt the worker's fast path made
+   * while holding an in-process slot (no token budget); that slot is released here. @internal
+   */
+  async _attempts(unit: unknown, run: RunContext, heldError: unknown = NOT_HELD): Promise<unknown> {
     const tokens = run.countTokens ? checkEstimate(this._unitTokens(unit)) : 0;
     let rateLimitRetries = 0;
     for (let attempt = 0; ; ) {
       // Acquire: the allocation-free path for in-process limiters, a permit otherwise.
       let permit: Permit | undefined;
       let seq = 0;
-      if (run.local) {
-        seq = run.local._tryStart(tokens);
-        if (seq < 0) seq = await run.local._wait(tokens, run.signal);
-      } else {
-        permit = await run.limiter.acquire({ signal: run.signal, tokens });
-      }
-      if (run.signal?.aborted) {
-        // Granted just as the run stopped: give the slot and the token estimate back and make no call.
-        if (permit) {
-          if (tokens > 0) permit.settle(0);
-          permit.release();
-        } else {
-          if (tokens > 0) run.local?._settle(seq, tokens, 0);
-          run.local?._finish();
-        }
-        run.signal.throwIfAborted();
-      }
       let result: unknown;
-      try {
-        result = await this._call(unit);
-      } catch (error) {
+      let failed = false;
+      let error: unknown;
+      if (heldError !== NOT_HELD) {
+        failed = true;
+        error = heldError;
+        heldError = NOT_HELD;
+      } else {
+        if (run.local) {
+          seq = run.local._tryStart(tokens);
+          if (seq < 0) seq = await run.local._wait(tokens, run.signal);
+        } else {
+          permit = await run.limiter.acquire({ signal: run.signal, tokens });
+        }
+        if (run.signal?.aborted) {
+          // Granted just as the run stopped: give the slot and the token estimate back and make no call.
+          if (permit) {
+            if (tokens > 0) permit.settle(0);
+            permit.release();
+          } else {
+            if (tokens > 0) run.local?._settle(seq, tokens, 0);
+            run.local?._finish();
+          }
+          run.signal.throwIfAborted();
+        }
+        try {
+          result = await this._call(unit);
+        } catch (e) {
+          failed = true;
+          error = e;
+        }
+      }
+      if (failed) {
         const rateLimited = (this.constructor as typeof ThrottledParallelBatchNode).isRateLimitError(error);
         const retryAfter = rateLimited ? retryAfterOf(error) : undefined;
         try {
@@ -409,7 +451,8 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
     }
   }
 
-  private _observe(limiter: Limiter, value: unknown): void {
+  /** @internal */
+  _observe(limiter: Limiter, value: unknown): void {
     if (value === null || typeof value !== "object") return;
     const headers = headersOf(value);
     if (headers !== undefined) limiter.observe(headers);
