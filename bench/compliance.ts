@@ -7,8 +7,9 @@
  * documented margin, because a request arrives some milliseconds after the
  * limiter starts it, and not always the same number (docs/performance.md).
  */
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { RateLimiter, ThrottledParallelBatchNode } from "pocketflow-throttled";
-import { delay, percent, postJson, type Row, row, type SectionResult, seconds, times } from "./lib.js";
+import { delay, HttpError, percent, postJson, type Row, row, type SectionResult, seconds, times } from "./lib.js";
 import { startRemoteProvider } from "./provider.js";
 
 export interface ComplianceConfig {
@@ -21,7 +22,7 @@ export interface ComplianceConfig {
   marginMs: number;
 }
 
-export const COMPLIANCE: ComplianceConfig = { items: 100, limit: 20, windowMs: 5000, latencyMs: 20, marginMs: 30 };
+export const COMPLIANCE: ComplianceConfig = { items: 100, limit: 20, windowMs: 8000, latencyMs: 20, marginMs: 50 };
 
 interface Shared {
   prompts: string[];
@@ -57,13 +58,24 @@ export async function benchCompliance(config: ComplianceConfig = COMPLIANCE): Pr
     const url = `${provider.baseURL}/chat/completions`;
     await warmUp(url, config.limit, config.windowMs);
     await provider.resetStats();
+    // Diagnostics for results.json: when 429s came, and how long the client's event loop stalled.
+    const refusals: { atMs: number; retryAfterMs: string | null }[] = [];
+    const stalls = monitorEventLoopDelay({ resolution: 1 });
+    let started = 0;
     class Complete extends ThrottledParallelBatchNode<Shared, string, unknown> {
       override async prepAsync(shared: Shared) {
         return shared.prompts;
       }
       override async execAsync(prompt: string) {
         // Only the body: the limiter alone keeps the window (errors still carry their headers).
-        return (await postJson(url, { model: "sim", messages: [{ role: "user", content: prompt }] })).body;
+        try {
+          return (await postJson(url, { model: "sim", messages: [{ role: "user", content: prompt }] })).body;
+        } catch (error) {
+          if (error instanceof HttpError && error.status === 429) {
+            refusals.push({ atMs: performance.now() - started, retryAfterMs: error.headers.get("retry-after-ms") });
+          }
+          throw error;
+        }
       }
       override async postAsync(shared: Shared, _p: unknown, answers: unknown[]) {
         shared.answers = answers;
@@ -78,7 +90,8 @@ export async function benchCompliance(config: ComplianceConfig = COMPLIANCE): Pr
     // maxRetries 3: a 429 (if any) pauses the limiter for the server's hint and is retried, not fatal.
     const node = new Complete({ limiter, maxRetries: 3 });
     const shared: Shared = { prompts: Array.from({ length: config.items }, (_, i) => `Say hello to item ${i}`) };
-    const started = performance.now();
+    stalls.enable();
+    started = performance.now();
     let failure: unknown;
     try {
       await node.runAsync(shared);
@@ -86,6 +99,7 @@ export async function benchCompliance(config: ComplianceConfig = COMPLIANCE): Pr
       failure = error;
     }
     const makespan = performance.now() - started;
+    stalls.disable();
     const minimum = minimumMakespan(config.items, config.limit, config.windowMs, config.latencyMs);
     const stats = await provider.stats();
     const peak = await provider.maxInAnyWindow(config.windowMs);
@@ -132,6 +146,8 @@ export async function benchCompliance(config: ComplianceConfig = COMPLIANCE): Pr
         serverStats: stats,
         peakInWindow: peak,
         answered,
+        refusals,
+        clientEventLoopDelayMs: { p99: stalls.percentile(99) / 1e6, max: stalls.max / 1e6 },
         failure: failure === undefined ? undefined : String(failure),
       },
     };
