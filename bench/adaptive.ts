@@ -153,3 +153,75 @@ export async function benchAdaptive(config: AdaptiveConfig = ADAPTIVE): Promise<
     await provider.close();
   }
 }
+
+/** The per-window scenario: the provider caps requests per window (no concurrency cap), unknown to the node. */
+export interface AdaptiveRateConfig {
+  items: number;
+  requestsPerWindow: number;
+  windowMs: number;
+  latencyMs: number;
+}
+
+export const ADAPTIVE_RATE: AdaptiveRateConfig = { items: 600, requestsPerWindow: 100, windowMs: 1000, latencyMs: 25 };
+
+/**
+ * `AdaptiveThrottledNode` (defaults) against a provider that limits requests
+ * per window, the common case for LLM APIs. Its 429s carry `retry-after-ms`,
+ * which pauses the whole limiter until the window has room again.
+ */
+export async function benchAdaptiveRate(config: AdaptiveRateConfig = ADAPTIVE_RATE): Promise<SectionResult> {
+  const provider = await startRemoteProvider({
+    requestsPerWindow: config.requestsPerWindow,
+    windowMs: config.windowMs,
+    latencyMs: config.latencyMs,
+    seed: 5,
+  });
+  try {
+    const url = `${provider.baseURL}/chat/completions`;
+    const ends: number[] = [];
+    class Learner extends AdaptiveThrottledNode<Shared, string, unknown> {
+      override async prepAsync(shared: Shared) {
+        return shared.prompts;
+      }
+      override async execAsync(prompt: string) {
+        const { body } = await postJson(url, { model: "sim", messages: [{ role: "user", content: prompt }] });
+        ends.push(performance.now());
+        return body;
+      }
+    }
+    const learner = new Learner();
+    const shared: Shared = { prompts: Array.from({ length: config.items }, (_, i) => `Classify ticket ${i}`) };
+    const started = performance.now();
+    let failure: unknown;
+    try {
+      await learner.runAsync(shared);
+    } catch (error) {
+      failure = error;
+    }
+    const run = figures(started, ends, ends.length);
+    const stats = await provider.stats();
+    const limitPerSecond = (config.requestsPerWindow / config.windowMs) * 1000;
+    const share = run.steadyPerSecond / limitPerSecond;
+    const lost = config.items - ends.length;
+    const label = `AdaptiveThrottledNode (defaults) vs ${config.requestsPerWindow} req/${config.windowMs / 1000}s provider`;
+    const section = "4 adaptive";
+    return {
+      rows: [
+        row(section, `${label}: items lost`, String(lost), lost, "", "0", lost === 0),
+        row(section, `${label}: 429s taken`, `${stats.rejected} (${percent(stats.rejected / config.items)} of items)`, stats.rejected),
+        row(
+          section,
+          `${label}: steady throughput`,
+          `${compact(run.steadyPerSecond)} items/s`,
+          run.steadyPerSecond,
+          `${percent(share)} of the provider's limit`,
+          ">= 85%",
+          share >= 0.85,
+        ),
+      ],
+      data: { config, ...run, lost, serverStats: stats, nodeStats: learner.stats, failure: failure === undefined ? undefined : String(failure) },
+    };
+  } finally {
+    await provider.close();
+  }
+}

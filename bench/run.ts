@@ -8,7 +8,7 @@
 import { renameSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
-import { benchAdaptive } from "./adaptive.js";
+import { benchAdaptive, benchAdaptiveRate } from "./adaptive.js";
 import { benchCompliance } from "./compliance.js";
 import { benchFlow } from "./flow.js";
 import { renderTable, type Row, type SectionResult } from "./lib.js";
@@ -23,6 +23,7 @@ const SECTIONS: [id: string, name: string, run: () => Promise<SectionResult | { 
   ["2", "limiter start rate", benchLimiter],
   ["3", "compliance", benchCompliance],
   ["4", "adaptive", benchAdaptive],
+  ["4b", "adaptive (per-window limit)", benchAdaptiveRate],
   ["5", "flow level", benchFlow],
   ["6", "token budgets", benchTokens],
   ["6b", "micro-batching", benchMicroBatch],
