@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { type Permit, RateLimiter } from "../src/index.js";
 import { deferred, delay, flush, maxWeightInAnySpan, settledSoon, trackTimers } from "./limiter-support.js";
 
@@ -786,5 +786,26 @@ describe("RateLimiter observe(headers)", () => {
     const permit: Promise<Permit> = limiter.acquire();
     expect(await settledSoon(permit)).toBe(true);
     (await permit).release();
+  });
+});
+
+describe("RateLimiter with a wait longer than setTimeout's range", () => {
+  it("arms one clamped timer instead of spinning when paused for 30 days", async () => {
+    const limiter = new RateLimiter({ maxConcurrent: 1 });
+    limiter.pause(30 * 24 * 3600);
+    const spy = vi.spyOn(globalThis, "setTimeout");
+    const controller = new AbortController();
+    const waiting = limiter.acquire({ signal: controller.signal });
+
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    const armed = spy.mock.calls.filter(([, ms]) => typeof ms === "number" && ms > 1_000_000);
+    const spins = spy.mock.calls.filter(([, ms]) => ms === 1);
+    controller.abort(new Error("done"));
+    await expect(waiting).rejects.toThrow("done");
+    spy.mockRestore();
+
+    expect(armed.map(([, ms]) => ms)).toEqual([2_147_483_647]);
+    expect(spins).toHaveLength(0);
   });
 });
