@@ -39,5 +39,6 @@ export {
   type RedisLimiterOptions,
   type RedisLimiterState,
   type RedisLimiterStats,
+  type RedisPermit,
   RedisStoreError,
 } from "./limiters/redis.js";

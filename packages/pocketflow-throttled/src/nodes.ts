@@ -112,6 +112,9 @@ function checkEstimate(tokens: number): number {
   return tokens;
 }
 
+/** The `maxPerWindow` a shared limiter had before an adaptive node first adapted its rate. */
+const registeredRates = new WeakMap<RateLimiter, number>();
+
 /** Marks "no first attempt was made by the caller" in `_attempts`. */
 const NOT_HELD: unique symbol = Symbol("not held");
 
@@ -593,8 +596,18 @@ export class AdaptiveThrottledNode<S = unknown, Item = unknown, Result = unknown
     const offConcurrency = this._aimd.onChange((level) => limiter.setConcurrency(level));
     let rateAimd: AimdController | undefined;
     let offRate: () => unknown = () => undefined;
-    if (this.adaptRate && this.maxPerMinute !== undefined && limiter instanceof RateLimiter) {
+    if (this.adaptRate && this.maxPerMinute !== undefined && limiter instanceof RateLimiter && limiter.maxPerWindow !== undefined) {
       rateAimd = this._rateAimd;
+      if (this.limiter !== undefined) {
+        // A shared limiter's rate adapts within its own window and limit, not the node's maxPerMinute.
+        // Remember the rate it was registered with: later runs must be able to recover up to it.
+        const registered = registeredRates.get(limiter) ?? limiter.maxPerWindow;
+        registeredRates.set(limiter, registered);
+        rateAimd.configure(
+          { initial: registered, min: 1, max: registered, backoffFactor: this.backoffFactor, recoveryThreshold: this.recoveryThreshold, recoveryFactor: this.recoveryFactor },
+          { initial: "maxPerWindow", min: "maxPerWindow", max: "maxPerWindow", backoffFactor: "backoffFactor", recoveryThreshold: "recoveryThreshold", recoveryFactor: "recoveryFactor" },
+        );
+      }
       limiter.setMaxPerWindow(rateAimd.current);
       offRate = rateAimd.onChange((perMinute) => limiter.setMaxPerWindow(perMinute));
     }

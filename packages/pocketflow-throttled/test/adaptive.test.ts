@@ -410,15 +410,45 @@ describe("AdaptiveThrottledNode adaptRate", () => {
     expect(node.stats.currentPerMinute).toBe(100);
   });
 
-  it("lowers the per-minute rate of the limiter in force on a rate limit", async () => {
-    const limiter = new RateLimiter({ maxConcurrent: 5, maxPerWindow: 100, windowSeconds: 60 });
-    const node = new LimitedOnce({ limiter, maxPerMinute: 100, adaptRate: true, recoveryThreshold: 100 });
+  it("lowers its own per-minute rate on a rate limit", async () => {
+    const node = new LimitedOnce({ maxPerMinute: 100, adaptRate: true, recoveryThreshold: 100 });
     node.limitedItems.add(0);
 
     await runBatch(node, [0]);
 
     expect(node.stats.currentPerMinute).toBe(50);
-    expect(limiter.maxPerWindow).toBe(50);
+  });
+
+  it("adapts a shared limiter's rate within its own window and limit, not maxPerMinute", async () => {
+    const limiter = new RateLimiter({ maxConcurrent: 5, maxPerWindow: 10, windowSeconds: 1 });
+    const node = new LimitedOnce({ limiter, maxPerMinute: 100, adaptRate: true, recoveryThreshold: 100 });
+    node.limitedItems.add(0);
+
+    await runBatch(node, [0]);
+
+    expect(limiter.maxPerWindow).toBe(5);
+    expect(limiter.windowSeconds).toBe(1);
+  });
+
+  it("lets a shared limiter's rate recover up to its registered limit in a later run", async () => {
+    const limiter = new RateLimiter({ maxConcurrent: 5, maxPerWindow: 10, windowSeconds: 1 });
+    const node = new LimitedOnce({ limiter, maxPerMinute: 100, adaptRate: true, recoveryThreshold: 1 });
+    node.limitedItems.add(0);
+    await runBatch(node, [0]);
+
+    await runBatch(node, [1, 2, 3, 4, 5, 6]);
+
+    expect(limiter.maxPerWindow).toBe(10);
+  });
+
+  it("leaves a shared limiter without a window alone (no rate to adapt)", async () => {
+    const limiter = new RateLimiter({ maxConcurrent: 5 });
+    const node = new LimitedOnce({ limiter, maxPerMinute: 100, adaptRate: true, recoveryThreshold: 100 });
+    node.limitedItems.add(0);
+
+    await runBatch(node, [0]);
+
+    expect(limiter.maxPerWindow).toBeUndefined();
   });
 
   it("leaves the rate alone without adaptRate", async () => {

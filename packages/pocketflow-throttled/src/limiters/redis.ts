@@ -341,7 +341,13 @@ function limitsText(values: readonly string[]): string {
 let instances = 0;
 const MISMATCH = "RedisLimitsMismatchError";
 
-class RedisPermit implements Permit {
+/** A start granted by a `RedisLimiter`. */
+export interface RedisPermit extends Permit {
+  /** When the store granted this start, in epoch milliseconds of Redis's clock (undefined from the local fallback). */
+  readonly startedAt?: number;
+}
+
+class StorePermit implements RedisPermit {
   released = false;
   lost = false;
   constructor(
@@ -407,7 +413,7 @@ export class RedisLimiter implements Limiter, AsyncDisposable {
   private _windowCount = 0;
 
   private readonly _queue = new Set<Waiter>();
-  private readonly _held = new Map<string, RedisPermit>();
+  private readonly _held = new Map<string, StorePermit>();
   private _pumping = false;
   private _woken = false;
   private _wakeUp: (() => void) | undefined;
@@ -532,13 +538,13 @@ export class RedisLimiter implements Limiter, AsyncDisposable {
     };
   }
 
-  async acquire(options: AcquireOptions = {}): Promise<Permit> {
+  async acquire(options: AcquireOptions = {}): Promise<RedisPermit> {
     const tokens = this._checkTokens(options.tokens);
     const { signal } = options;
     if (this._closed) throw new Error(`RedisLimiter "${this.key}" is closed`);
     if (signal?.aborted) throw signal.reason;
     if (this._usingFallback) return this._acquireLocally(tokens, signal);
-    return new Promise<Permit>((resolve, reject) => {
+    return new Promise<RedisPermit>((resolve, reject) => {
       const waiter: Waiter = {
         tokens,
         since: performance.now(),
@@ -674,7 +680,7 @@ export class RedisLimiter implements Limiter, AsyncDisposable {
   // ------------------------------------------------------------ internals
 
   /** @internal */
-  _release(permit: RedisPermit): void {
+  _release(permit: StorePermit): void {
     this._held.delete(permit.id);
     if (this._held.size === 0) this._stopRenewing();
     const k = this._keys;
@@ -771,7 +777,7 @@ export class RedisLimiter implements Limiter, AsyncDisposable {
       this._throttled++;
       this._totalWaitMs += performance.now() - waiter.since;
     }
-    const permit = new RedisPermit(this, id, waiter.tokens, nowUs / 1000);
+    const permit = new StorePermit(this, id, waiter.tokens, nowUs / 1000);
     this._held.set(id, permit);
     this._startRenewing();
     waiter.resolve(permit);
