@@ -31,7 +31,9 @@ export {
   LimiterRegistry,
   type RegisteredLimiterInfo,
   type RegisteredLimiterStats,
+  type RegisterLimiterOptions,
   type RegisterOptions,
+  type RegisterStoreOptions,
 } from "./registry.js";
 export {
   type RedisClientLike,

@@ -2,6 +2,7 @@
  * `LimiterRegistry`: named limiters shared by every node, flow and plain
  * function in the process (or, with a Redis store, across processes).
  */
+import type { RedisLimiterOptions } from "./limiters/redis.js";
 import type { Limiter, LimiterStats } from "./limiters/limiter.js";
 import { RateLimiter, type RateLimiterOptions } from "./limiters/sliding-window.js";
 
@@ -27,7 +28,13 @@ export interface RegisterOptions {
 }
 
 /** A factory the Redis mode plugs in (kept out of this file so `ioredis` loads only when used). */
-type StoreFactory = (name: string, options: RateLimiterOptions & Record<string, unknown>) => Limiter;
+type StoreFactory = (name: string, options: RegisterStoreOptions) => Limiter;
+
+/** `register` options for a limit shared across processes: the `RedisLimiter` options, `key` defaulting to `pocketflow:limiter:<name>`. */
+export type RegisterStoreOptions = Omit<RedisLimiterOptions, "key"> & { key?: string };
+
+/** What `register` and `getOrCreate` take: limiter options, a store's options, or a ready limiter. */
+export type RegisterLimiterOptions = RateLimiterOptions | RegisterStoreOptions | Limiter;
 
 const limiters = new Map<string, Limiter>();
 let storeFactory: StoreFactory | undefined;
@@ -43,7 +50,7 @@ function isLimiter(value: unknown): value is Limiter {
   return typeof value === "object" && value !== null && typeof (value as Limiter).acquire === "function";
 }
 
-function build(name: string, options: RateLimiterOptions | Limiter | (RateLimiterOptions & Record<string, unknown>)): Limiter {
+function build(name: string, options: RegisterLimiterOptions): Limiter {
   if (isLimiter(options)) return options;
   if (options !== null && typeof options === "object" && "redis" in options && options.redis !== undefined) {
     if (!storeFactory) throw new Error(`limiter "${name}": the Redis store is not loaded; import it from "pocketflow-throttled"`);
@@ -101,7 +108,7 @@ export const LimiterRegistry = {
   /** Creates (or takes) the limiter `name`; throws if it exists unless `{ replace: true }`. */
   register(
     name: string,
-    options: RateLimiterOptions | Limiter | (RateLimiterOptions & Record<string, unknown>) = {},
+    options: RegisterLimiterOptions = {},
     { replace = false }: RegisterOptions = {},
   ): Limiter {
     checkName(name);
@@ -126,7 +133,7 @@ export const LimiterRegistry = {
   },
 
   /** The limiter `name`, registering it with `options` if missing. */
-  getOrCreate(name: string, options: RateLimiterOptions | Limiter = {}): Limiter {
+  getOrCreate(name: string, options: RegisterLimiterOptions = {}): Limiter {
     return limiters.get(checkName(name)) ?? LimiterRegistry.register(name, options);
   },
 
