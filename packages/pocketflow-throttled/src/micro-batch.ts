@@ -116,11 +116,8 @@ export class ThrottledMicroBatchNode<S = unknown, Item = unknown, Result = unkno
     const self = raw(this);
     const list = batchItems(items, self, "prepAsync");
     const iterator = list[Symbol.iterator]();
-    const limiter = self._limiterForRun();
-    const adaptive = self._adaptiveForRun(limiter);
-    // Ends the run's remaining work (queued starts, retries, split halves) once it has failed, or when the caller aborts.
-    const stopper = self._stopper(signal);
-    const run = self._runContext(limiter, adaptive, stopper.signal);
+    const batchRun = self._openRun(signal);
+    const { limiter, ctx: run } = batchRun;
     const stats = self._stats;
     Object.assign(stats, { totalItems: 0, apiCalls: 0, splits: 0 });
     const results: Result[] = [];
@@ -128,7 +125,6 @@ export class ThrottledMicroBatchNode<S = unknown, Item = unknown, Result = unkno
     const tokenBound = Math.min(self.maxBatchTokens ?? Number.POSITIVE_INFINITY, windowTokenBudget(limiter));
     const boundTokens = tokenBound !== Number.POSITIVE_INFINITY;
     let lookahead: IteratorResult<Item> | undefined;
-    let failed = false;
 
     // Greedy packing: a batch takes items until the next would exceed batchSize or maxBatchTokens.
     const nextBatch = (): Batch<Item> | undefined => {
@@ -153,36 +149,26 @@ export class ThrottledMicroBatchNode<S = unknown, Item = unknown, Result = unkno
     };
 
     const worker = async (): Promise<void> => {
-      while (!failed) {
-        signal?.throwIfAborted();
+      while (!run.signal.aborted) {
         try {
           const batch = nextBatch(); // runs estimateTokens: a throw there fails the run too
           if (!batch) return;
           const out = await self._scoped(() => self._runBatch(batch.items, run));
           for (let i = 0; i < out.length; i++) results[batch.offset + i] = out[i] as Result;
         } catch (error) {
-          failed = true; // stop pulling; the run rejects with this error
-          stopper.stop(error);
-          throw error;
+          batchRun.fail(error);
         }
       }
     };
-    const closeScopes = self._openRetryScopes();
     // No more workers than batches can exist (one item each at least).
     const workerCount = Math.min(self._workerCount(limiter), Array.isArray(list) ? list.length : Number.POSITIVE_INFINITY);
-    const workers = Array.from({ length: workerCount }, worker);
-    Promise.allSettled(workers).then(() => {
-      stopper.close();
-      closeScopes?.();
-      adaptive.detach();
-    });
-    await Promise.all(workers);
+    await batchRun.join(Array.from({ length: workerCount }, worker));
     return results;
   }
 
   /** One batch through the limiter with retries; split on failure when allowed. @internal */
   async _runBatch(items: Item[], run: RunContext): Promise<Result[]> {
-    run.signal?.throwIfAborted(); // a split half of a run that is over makes no call
+    run.signal.throwIfAborted(); // a split half of a run that is over makes no call
     return (await this._attempts(items, run)) as Result[];
   }
 

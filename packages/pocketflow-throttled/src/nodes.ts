@@ -94,10 +94,23 @@ const ADAPTIVE_VALIDATORS: Record<string, Validator> = {
 };
 
 /** Everything one execution of a node needs, so the node object holds no per-run state. */
+/** One execution of a batch node, from `_openRun`. @internal */
+export interface BatchRun {
+  readonly limiter: Limiter;
+  readonly ctx: RunContext;
+  /** Units can retry: each runs in its own retry scope (`_runItem` / `_scoped`). */
+  readonly scoped: boolean;
+  /** A unit failed for good: stops the run and rethrows `error`. */
+  fail(error: unknown): never;
+  /** Waits for the workers; rejects with the first failed unit's own error or the caller's abort reason. */
+  join(workers: Promise<void>[]): Promise<void>;
+}
+
 export interface RunContext {
   readonly limiter: Limiter;
   readonly local: LocalLimiter | undefined;
-  readonly signal: AbortSignal | undefined;
+  /** Aborted when the caller aborts or the run has failed for good. */
+  readonly signal: AbortSignal;
   readonly countTokens: boolean;
   readonly observe: boolean;
   readonly aimd: AimdController | undefined;
@@ -217,31 +230,24 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
   override async _execAsync(items: Iterable<Item> | null | undefined, signal?: AbortSignal): Promise<Result[]> {
     const self = raw(this);
     const list = batchItems(items, self, "prepAsync");
-    const limiter = self._limiterForRun();
-    const adaptive = self._adaptiveForRun(limiter);
-    const stopper = self._stopper(signal);
-    const run = self._runContext(limiter, adaptive, stopper.signal);
+    const batch = self._openRun(signal);
+    const { limiter, ctx: run } = batch;
     const size = Array.isArray(list) ? list.length : Number.POSITIVE_INFINITY;
     const results: Result[] = Array.isArray(list) ? new Array<Result>(list.length) : [];
     const iterator = list[Symbol.iterator]();
     let next = 0;
-    let failure: { error: unknown } | undefined;
-    const closeScopes = self._openRetryScopes();
-    // Per-item retry scopes only when items can retry; otherwise no closure per item on the hot path.
-    const scoped = closeScopes !== undefined;
     // The common case (in-process limiter, no token budget, no adaptation, no retry scope) makes
     // the first attempt right here: one await per item, like a bare pool. Anything else, or a
     // first attempt that fails, goes through `_attempts`.
     const local = run.local;
-    const fast = local !== undefined && !run.countTokens && run.aimd === undefined && !scoped;
+    const fast = local !== undefined && !run.countTokens && run.aimd === undefined && !batch.scoped;
     const worker = async (): Promise<void> => {
-      while (failure === undefined) {
-        signal?.throwIfAborted();
+      while (!run.signal.aborted) {
         const step = iterator.next();
         if (step.done) return;
         const index = next++;
         try {
-          if (fast && !run.signal?.aborted && local._tryStart(0) >= 0) {
+          if (fast && local._tryStart(0) >= 0) {
             let result: Result;
             try {
               result = await self.execAsync(step.value);
@@ -257,49 +263,59 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
             results[index] = result;
             continue;
           }
-          results[index] = (await (scoped ? self._runItem(step.value, run) : self._attempts(step.value, run))) as Result;
+          results[index] = (await (batch.scoped ? self._runItem(step.value, run) : self._attempts(step.value, run))) as Result;
         } catch (error) {
-          // Stop pulling, end every wait and start no further attempt; the batch rejects with this item's own error.
-          failure ??= { error };
-          stopper.stop(error);
-          throw error;
+          batch.fail(error);
         }
       }
     };
-    const workers = Array.from({ length: Math.min(size, self._workerCount(limiter)) }, worker);
-    Promise.allSettled(workers).then(() => {
-      closeScopes?.();
-      adaptive.detach();
-      stopper.close();
-    });
-    try {
-      await Promise.all(workers);
-    } catch (error) {
-      throw failure ? failure.error : error;
-    }
+    await batch.join(Array.from({ length: Math.min(size, self._workerCount(limiter)) }, worker));
     return results;
   }
 
   /**
-   * The signal a run's waits listen to: aborted with the caller's reason when
-   * `signal` aborts, or by `stop(error)` once the batch has failed for good, so
-   * queued units leave the limiter at once and no unit starts another attempt.
-   * `close()` removes the listener on the caller's signal. @internal
+   * Sets up one execution: its limiter, adaptation, retry scopes and the
+   * signal its waits listen to. That signal is aborted with the caller's
+   * reason when `signal` aborts, or by `fail(error)` once a unit has failed
+   * for good, so queued units leave the limiter at once, no unit starts
+   * another attempt and workers stop pulling. `join` waits for the workers
+   * and rejects with the first failed unit's own error (or the caller's
+   * abort reason); everything is released once every worker has settled. @internal
    */
-  _stopper(signal: AbortSignal | undefined): { signal: AbortSignal; stop(reason: unknown): void; close(): void } {
+  _openRun(signal: AbortSignal | undefined): BatchRun {
+    const limiter = this._limiterForRun();
+    const adaptive = this._adaptiveForRun(limiter);
     const controller = new AbortController();
     // Every waiting unit listens here: one listener per worker at most, so no leak warning is due.
     setMaxListeners(0, controller.signal);
     const forward = () => controller.abort(signal?.reason);
     if (signal?.aborted) forward();
     else signal?.addEventListener("abort", forward, { once: true });
+    const ctx = this._runContext(limiter, adaptive, controller.signal);
+    const closeScopes = this._openRetryScopes();
+    let failure: { error: unknown } | undefined;
     return {
-      signal: controller.signal,
-      stop(reason) {
-        if (!controller.signal.aborted) controller.abort(reason);
+      limiter,
+      ctx,
+      // Per-unit retry scopes only when units can retry; otherwise no closure per unit on the hot path.
+      scoped: closeScopes !== undefined,
+      fail(error) {
+        failure ??= { error };
+        if (!controller.signal.aborted) controller.abort(error);
+        throw error;
       },
-      close() {
-        signal?.removeEventListener("abort", forward);
+      async join(workers) {
+        Promise.allSettled(workers).then(() => {
+          closeScopes?.();
+          adaptive.detach();
+          signal?.removeEventListener("abort", forward);
+        });
+        try {
+          await Promise.all(workers);
+        } catch (error) {
+          throw failure ? failure.error : error;
+        }
+        signal?.throwIfAborted();
       },
     };
   }
@@ -308,7 +324,7 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
   _runContext(
     limiter: Limiter,
     adaptive: { aimd?: AimdController; rateAimd?: AimdController },
-    signal: AbortSignal | undefined,
+    signal: AbortSignal,
   ): RunContext {
     return {
       limiter,
@@ -374,7 +390,7 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
         } else {
           permit = await run.limiter.acquire({ signal: run.signal, tokens });
         }
-        if (run.signal?.aborted) {
+        if (run.signal.aborted) {
           // Granted just as the run stopped: give the slot and the token estimate back and make no call.
           if (permit) {
             if (tokens > 0) permit.settle(0);
@@ -407,7 +423,7 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
           if (permit) permit.release();
           else run.local?._finish();
         }
-        run.signal?.throwIfAborted(); // the run was aborted or the batch already failed: no retry, no fallback
+        run.signal.throwIfAborted(); // the run was aborted or the batch already failed: no retry, no fallback
         if (rateLimited && run.aimd) {
           const maxRateLimitRetries = (this as { maxRateLimitRetries?: number }).maxRateLimitRetries ?? 0;
           if (rateLimitRetries < maxRateLimitRetries) {
@@ -430,7 +446,7 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
         if (attempt < this.maxRetries - 1) {
           this.curRetry = ++attempt;
           if (this.wait > 0) await sleep(this.wait * 1000, run.signal);
-          run.signal?.throwIfAborted();
+          run.signal.throwIfAborted();
           continue;
         }
         return await this._exhausted(unit, error, run);
