@@ -24,6 +24,26 @@ export interface AimdStats {
 }
 
 /**
+ * Checks the bounds that are given together: `min <= max`, `initial <= max`,
+ * `initial >= min`. A missing one is not checked (a class field not yet set).
+ */
+export function checkBounds(
+  bounds: { min?: number | undefined; initial?: number | undefined; max?: number | undefined },
+  names: { min: string; initial: string; max: string },
+): void {
+  const { min, initial, max } = bounds;
+  if (min !== undefined && max !== undefined && min > max) {
+    throw new RangeError(`${names.min} (${min}) must not exceed ${names.max} (${max})`);
+  }
+  if (initial !== undefined && max !== undefined && initial > max) {
+    throw new RangeError(`${names.initial} (${initial}) must not exceed ${names.max} (${max})`);
+  }
+  if (initial !== undefined && min !== undefined && initial < min) {
+    throw new RangeError(`${names.initial} (${initial}) must not be below ${names.min} (${min})`);
+  }
+}
+
+/**
  * Holds the adaptive level (concurrency, or a rate) and its counters. Shared by
  * reference between a node and the copies a flow makes, so learning is kept.
  */
@@ -43,9 +63,7 @@ export class AimdController {
     checkBetween(names.backoffFactor, settings.backoffFactor, 0, 1);
     checkCount(names.recoveryThreshold, settings.recoveryThreshold);
     checkAbove(names.recoveryFactor, settings.recoveryFactor, 1);
-    if (settings.min > settings.max) {
-      throw new RangeError(`${names.min} (${settings.min}) must not exceed ${names.max} (${settings.max})`);
-    }
+    checkBounds({ min: settings.min, max: settings.max }, names);
     const first = this.settings === undefined;
     this.settings = settings;
     const start = first ? settings.initial : this.current;

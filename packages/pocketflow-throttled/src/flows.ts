@@ -5,7 +5,7 @@
  * when an instance fails with a `RateLimitHit`.
  */
 import { type Action, type AnyNode, AsyncParallelBatchFlow, BaseNode, batchItems, type Params } from "pocketflow";
-import { AimdController } from "./adaptive.js";
+import { AimdController, checkBounds } from "./adaptive.js";
 import { configure, raw, type Validator } from "./configure.js";
 import { RateLimitHit } from "./errors.js";
 import type { Limiter } from "./limiters/limiter.js";
@@ -70,6 +70,16 @@ const ADAPTIVE_FLOW_VALIDATORS: Record<string, Validator> = {
   backoffFactor: (v) => checkBetween("backoffFactor", v, 0, 1),
   recoveryThreshold: (v) => checkCount("recoveryThreshold", v),
   recoveryFactor: (v) => checkAbove("recoveryFactor", v, 1),
+};
+
+/** Option names of the adaptive flow's AIMD settings, for error messages. */
+const FLOW_NAMES = {
+  initial: "initialConcurrentFlows",
+  min: "minConcurrentFlows",
+  max: "maxConcurrentFlows",
+  backoffFactor: "backoffFactor",
+  recoveryThreshold: "recoveryThreshold",
+  recoveryFactor: "recoveryFactor",
 };
 
 /** The `RateLimitHit` in an error or its `cause` chain. */
@@ -271,16 +281,9 @@ export class AdaptiveThrottledBatchFlow<S = unknown> extends ThrottledAsyncParal
   constructor(start?: AnyNode<S>, options: AdaptiveFlowThrottleOptions = {}) {
     super(start, options);
     Object.defineProperty(raw(this), "_aimd", { value: new AimdController(), enumerable: true, writable: true });
+    // Bounds given together to the constructor are checked now; fields are checked when a run starts.
     const { minConcurrentFlows: min, maxConcurrentFlows: max, initialConcurrentFlows: initial } = options;
-    if (min !== undefined && max !== undefined && min > max) {
-      throw new RangeError(`minConcurrentFlows (${min}) must not exceed maxConcurrentFlows (${max})`);
-    }
-    if (initial !== undefined && max !== undefined && initial > max) {
-      throw new RangeError(`initialConcurrentFlows (${initial}) must not exceed maxConcurrentFlows (${max})`);
-    }
-    if (initial !== undefined && min !== undefined && initial < min) {
-      throw new RangeError(`initialConcurrentFlows (${initial}) must not be below minConcurrentFlows (${min})`);
-    }
+    checkBounds({ min, initial, max }, FLOW_NAMES);
   }
 
   /** Counters of the last run plus `currentConcurrentFlows`, `consecutiveSuccesses`, `totalRateLimits`. */
@@ -300,39 +303,16 @@ export class AdaptiveThrottledBatchFlow<S = unknown> extends ThrottledAsyncParal
 
   override _beginRun(): void {
     // Bounds set as fields are only known now.
-    if (this.minConcurrentFlows > this.maxConcurrentFlows) {
-      throw new RangeError(
-        `minConcurrentFlows (${this.minConcurrentFlows}) must not exceed maxConcurrentFlows (${this.maxConcurrentFlows})`,
-      );
-    }
-    if (this.initialConcurrentFlows > this.maxConcurrentFlows) {
-      throw new RangeError(
-        `initialConcurrentFlows (${this.initialConcurrentFlows}) must not exceed maxConcurrentFlows (${this.maxConcurrentFlows})`,
-      );
-    }
-    if (this.initialConcurrentFlows < this.minConcurrentFlows) {
-      throw new RangeError(
-        `initialConcurrentFlows (${this.initialConcurrentFlows}) must not be below minConcurrentFlows (${this.minConcurrentFlows})`,
-      );
-    }
-    this._aimd.configure(
-      {
-        initial: this.initialConcurrentFlows,
-        min: this.minConcurrentFlows,
-        max: this.maxConcurrentFlows,
-        backoffFactor: this.backoffFactor,
-        recoveryThreshold: this.recoveryThreshold,
-        recoveryFactor: this.recoveryFactor,
-      },
-      {
-        initial: "initialConcurrentFlows",
-        min: "minConcurrentFlows",
-        max: "maxConcurrentFlows",
-        backoffFactor: "backoffFactor",
-        recoveryThreshold: "recoveryThreshold",
-        recoveryFactor: "recoveryFactor",
-      },
-    );
+    const settings = {
+      initial: this.initialConcurrentFlows,
+      min: this.minConcurrentFlows,
+      max: this.maxConcurrentFlows,
+      backoffFactor: this.backoffFactor,
+      recoveryThreshold: this.recoveryThreshold,
+      recoveryFactor: this.recoveryFactor,
+    };
+    checkBounds(settings, FLOW_NAMES);
+    this._aimd.configure(settings, FLOW_NAMES);
     super._beginRun();
   }
 

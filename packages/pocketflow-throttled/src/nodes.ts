@@ -9,7 +9,7 @@
  */
 import { setMaxListeners } from "node:events";
 import { AsyncParallelBatchNode, batchItems, sleep } from "pocketflow";
-import { AimdController } from "./adaptive.js";
+import { AimdController, checkBounds } from "./adaptive.js";
 import { configure, raw, type Validator } from "./configure.js";
 import { headersOf, isRateLimitError, retryAfterOf } from "./detect.js";
 import { RateLimitHit } from "./errors.js";
@@ -124,6 +124,16 @@ function checkEstimate(tokens: number): number {
   }
   return tokens;
 }
+
+/** Option names of the adaptive node's AIMD settings, for error messages. */
+const NODE_NAMES = {
+  initial: "initialConcurrent",
+  min: "minConcurrent",
+  max: "maxConcurrent",
+  backoffFactor: "backoffFactor",
+  recoveryThreshold: "recoveryThreshold",
+  recoveryFactor: "recoveryFactor",
+};
 
 /** The `maxPerWindow` a shared limiter had before an adaptive node first adapted its rate. */
 const registeredRates = new WeakMap<RateLimiter, number>();
@@ -532,15 +542,7 @@ export class AdaptiveThrottledNode<S = unknown, Item = unknown, Result = unknown
     Object.defineProperty(self, "_rateAimd", { value: new AimdController(), enumerable: true, writable: true });
     // Bounds given together to the constructor are checked now; fields are checked when a run starts.
     const { minConcurrent: min, maxConcurrent: max, initialConcurrent: initial } = options;
-    if (min !== undefined && max !== undefined && min > max) {
-      throw new RangeError(`minConcurrent (${min}) must not exceed maxConcurrent (${max})`);
-    }
-    if (initial !== undefined && max !== undefined && initial > max) {
-      throw new RangeError(`initialConcurrent (${initial}) must not exceed maxConcurrent (${max})`);
-    }
-    if (initial !== undefined && min !== undefined && initial < min) {
-      throw new RangeError(`initialConcurrent (${initial}) must not be below minConcurrent (${min})`);
-    }
+    checkBounds({ min, initial, max }, NODE_NAMES);
   }
 
   /** The concurrency in force. */
@@ -568,42 +570,22 @@ export class AdaptiveThrottledNode<S = unknown, Item = unknown, Result = unknown
   }
 
   /** @internal */
-  _configureAdaptive(ceiling: number): void {
-    const names = {
-      initial: "initialConcurrent",
-      min: "minConcurrent",
-      max: "maxConcurrent",
-      backoffFactor: "backoffFactor",
-      recoveryThreshold: "recoveryThreshold",
-      recoveryFactor: "recoveryFactor",
-    };
-    const factors = {
+  _configureAdaptive(): void {
+    const settings = {
+      initial: this.initialConcurrent,
+      min: this.minConcurrent,
+      max: this.maxConcurrent,
       backoffFactor: this.backoffFactor,
       recoveryThreshold: this.recoveryThreshold,
       recoveryFactor: this.recoveryFactor,
     };
-    if (this.initialConcurrent > ceiling) {
-      throw new RangeError(`initialConcurrent (${this.initialConcurrent}) must not exceed maxConcurrent (${ceiling})`);
-    }
-    this._aimd.configure({ initial: this.initialConcurrent, min: this.minConcurrent, max: ceiling, ...factors }, names);
-    if (this.adaptRate && this.maxPerMinute !== undefined) {
-      this._rateAimd.configure(
-        { initial: this.maxPerMinute, min: 1, max: this.maxPerMinute, ...factors },
-        { ...names, initial: "maxPerMinute", min: "maxPerMinute", max: "maxPerMinute" },
-      );
-    }
+    checkBounds({ initial: settings.initial, max: settings.max }, NODE_NAMES);
+    this._aimd.configure(settings, NODE_NAMES);
   }
 
   override _limiterForRun(): Limiter {
-    this._configureAdaptive(this.maxConcurrent);
-    if (this.limiter !== undefined) return super._limiterForRun();
-    const perMinute = this.adaptRate && this.maxPerMinute !== undefined ? this._rateAimd.current : this.maxPerMinute;
-    return new RateLimiter({
-      maxConcurrent: this._aimd.current,
-      maxPerWindow: perMinute,
-      maxTokensPerWindow: this.maxTokensPerMinute,
-      windowSeconds: 60,
-    });
+    this._configureAdaptive();
+    return super._limiterForRun(); // concurrency and rate are set to the adapted levels by _adaptiveForRun
   }
 
   override _adaptiveForRun(limiter: Limiter): { aimd?: AimdController; rateAimd?: AimdController; detach(): void } {
@@ -614,16 +596,24 @@ export class AdaptiveThrottledNode<S = unknown, Item = unknown, Result = unknown
     let offRate: () => unknown = () => undefined;
     if (this.adaptRate && this.maxPerMinute !== undefined && limiter instanceof RateLimiter && limiter.maxPerWindow !== undefined) {
       rateAimd = this._rateAimd;
+      // The node's own limiter adapts from maxPerMinute; a shared one within its own window and the
+      // limit it was registered with (remembered, so later runs can recover up to it).
+      let base = this.maxPerMinute;
       if (this.limiter !== undefined) {
-        // A shared limiter's rate adapts within its own window and limit, not the node's maxPerMinute.
-        // Remember the rate it was registered with: later runs must be able to recover up to it.
-        const registered = registeredRates.get(limiter) ?? limiter.maxPerWindow;
-        registeredRates.set(limiter, registered);
-        rateAimd.configure(
-          { initial: registered, min: 1, max: registered, backoffFactor: this.backoffFactor, recoveryThreshold: this.recoveryThreshold, recoveryFactor: this.recoveryFactor },
-          { initial: "maxPerWindow", min: "maxPerWindow", max: "maxPerWindow", backoffFactor: "backoffFactor", recoveryThreshold: "recoveryThreshold", recoveryFactor: "recoveryFactor" },
-        );
+        base = registeredRates.get(limiter) ?? limiter.maxPerWindow;
+        registeredRates.set(limiter, base);
       }
+      rateAimd.configure(
+        {
+          initial: base,
+          min: 1,
+          max: base,
+          backoffFactor: this.backoffFactor,
+          recoveryThreshold: this.recoveryThreshold,
+          recoveryFactor: this.recoveryFactor,
+        },
+        { ...NODE_NAMES, initial: "maxPerMinute", min: "maxPerMinute", max: "maxPerMinute" },
+      );
       limiter.setMaxPerWindow(rateAimd.current);
       offRate = rateAimd.onChange((perMinute) => limiter.setMaxPerWindow(perMinute));
     }
