@@ -8,9 +8,9 @@ import { type Action, type AnyNode, AsyncParallelBatchFlow, BaseNode, batchItems
 import { AimdController, checkBounds } from "./adaptive.js";
 import { configure, raw, type Validator } from "./configure.js";
 import { RateLimitHit } from "./errors.js";
-import type { Limiter } from "./limiters/limiter.js";
+import { checkLimiterOption, type Limiter } from "./limiters/limiter.js";
 import { RateLimiter } from "./limiters/sliding-window.js";
-import { LimiterRegistry } from "./registry.js";
+import { resolveLimiter } from "./registry.js";
 import { checkAbove, checkBetween, checkCount, checkOptionalCount } from "./validate.js";
 
 /** Options of a `ThrottledAsyncParallelBatchFlow` (each also settable as a class field). */
@@ -56,11 +56,7 @@ const FLOW_VALIDATORS: Record<string, Validator> = {
   maxConcurrentFlows: (v) => checkCount("maxConcurrentFlows", v),
   maxFlowsPerMinute: (v) => checkOptionalCount("maxFlowsPerMinute", v),
   maxTokensPerMinute: (v) => checkOptionalCount("maxTokensPerMinute", v),
-  limiter: (v) => {
-    if (v === undefined || typeof v === "string") return v;
-    if (typeof v === "object" && v !== null && typeof (v as Limiter).acquire === "function") return v;
-    throw new TypeError(`limiter must be a Limiter or a LimiterRegistry name, got ${String(v)}`);
-  },
+  limiter: checkLimiterOption,
 };
 
 const ADAPTIVE_FLOW_VALIDATORS: Record<string, Validator> = {
@@ -169,15 +165,15 @@ export class ThrottledAsyncParallelBatchFlow<S = unknown> extends AsyncParallelB
 
   /** The limiter instances start under. @internal */
   _limiterForRun(): Limiter {
-    const option = this.limiter;
-    if (typeof option === "string") return LimiterRegistry.get(option);
-    if (option !== undefined) return option;
-    return new RateLimiter({
-      maxConcurrent: this.maxConcurrentFlows,
-      maxPerWindow: this.maxFlowsPerMinute,
-      maxTokensPerWindow: this.maxTokensPerMinute,
-      windowSeconds: 60,
-    });
+    return (
+      resolveLimiter(this.limiter) ??
+      new RateLimiter({
+        maxConcurrent: this.maxConcurrentFlows,
+        maxPerWindow: this.maxFlowsPerMinute,
+        maxTokensPerWindow: this.maxTokensPerMinute,
+        windowSeconds: 60,
+      })
+    );
   }
 
   /** Called with each instance's outcome (adaptive flows learn here). @internal */

@@ -13,9 +13,9 @@ import { AimdController, checkBounds } from "./adaptive.js";
 import { configure, raw, type Validator } from "./configure.js";
 import { headersOf, isRateLimitError, retryAfterOf } from "./detect.js";
 import { RateLimitHit } from "./errors.js";
-import { type Limiter, LocalLimiter, type Permit } from "./limiters/limiter.js";
+import { checkLimiterOption, type Limiter, LocalLimiter, type Permit } from "./limiters/limiter.js";
 import { RateLimiter } from "./limiters/sliding-window.js";
-import { LimiterRegistry } from "./registry.js";
+import { resolveLimiter } from "./registry.js";
 import { checkAbove, checkBetween, checkBoolean, checkCount, checkOptionalCount, checkPositive } from "./validate.js";
 
 /** Options of a `ThrottledParallelBatchNode` (each also settable as a class field). */
@@ -64,12 +64,6 @@ export interface AdaptiveNodeStats {
 const optionalCount = (name: string): Validator => (v) => checkOptionalCount(name, v);
 const count = (name: string): Validator => (v) => checkCount(name, v);
 const flag = (name: string): Validator => (v) => checkBoolean(name, v);
-
-function checkLimiterOption(value: unknown): unknown {
-  if (value === undefined || value === null || typeof value === "string") return value ?? undefined;
-  if (typeof value === "object" && typeof (value as Limiter).acquire === "function") return value;
-  throw new TypeError(`limiter must be a Limiter (e.g. a RateLimiter) or a LimiterRegistry name, got ${String(value)}`);
-}
 
 const THROTTLE_VALIDATORS: Record<string, Validator> = {
   maxConcurrent: count("maxConcurrent"),
@@ -216,15 +210,15 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
 
   /** The limiter this execution runs under: the `limiter` option, or a fresh one of the node's own. @internal */
   _limiterForRun(): Limiter {
-    const option = this.limiter;
-    if (typeof option === "string") return LimiterRegistry.get(option);
-    if (option !== undefined) return option;
-    return new RateLimiter({
-      maxConcurrent: this.maxConcurrent,
-      maxPerWindow: this.maxPerMinute,
-      maxTokensPerWindow: this.maxTokensPerMinute,
-      windowSeconds: 60,
-    });
+    return (
+      resolveLimiter(this.limiter) ??
+      new RateLimiter({
+        maxConcurrent: this.maxConcurrent,
+        maxPerWindow: this.maxPerMinute,
+        maxTokensPerWindow: this.maxTokensPerMinute,
+        windowSeconds: 60,
+      })
+    );
   }
 
   /** The AIMD controllers of an adaptive node (none here). @internal */

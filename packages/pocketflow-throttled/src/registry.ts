@@ -3,7 +3,7 @@
  * function in the process (or, with a Redis store, across processes).
  */
 import type { RedisLimiterOptions } from "./limiters/redis.js";
-import type { Limiter, LimiterStats } from "./limiters/limiter.js";
+import { isLimiter, type Limiter, type LimiterStats } from "./limiters/limiter.js";
 import { RateLimiter, type RateLimiterOptions } from "./limiters/sliding-window.js";
 
 /** How a registered limiter is described by `listAll()` and `stats()`. */
@@ -44,10 +44,6 @@ function checkName(name: unknown): string {
     throw new TypeError(`limiter name must be a non-empty string, got ${String(name)}`);
   }
   return name;
-}
-
-function isLimiter(value: unknown): value is Limiter {
-  return typeof value === "object" && value !== null && typeof (value as Limiter).acquire === "function";
 }
 
 function build(name: string, options: RegisterLimiterOptions): Limiter {
@@ -173,3 +169,8 @@ export const LimiterRegistry = {
     storeFactory = factory;
   },
 };
+
+/** A `limiter` option resolved: a registry name to its limiter, a limiter to itself. @internal */
+export function resolveLimiter(option: Limiter | string | undefined): Limiter | undefined {
+  return typeof option === "string" ? LimiterRegistry.get(option) : option;
+}
