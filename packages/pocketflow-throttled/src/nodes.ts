@@ -16,7 +16,15 @@ import { RateLimitHit } from "./errors.js";
 import { checkLimiterOption, type Limiter, LocalLimiter, type Permit } from "./limiters/limiter.js";
 import { RateLimiter } from "./limiters/sliding-window.js";
 import { resolveLimiter } from "./registry.js";
-import { checkAbove, checkBetween, checkBoolean, checkCount, checkOptionalCount, checkPositive } from "./validate.js";
+import {
+  checkAbove,
+  checkBetween,
+  checkBoolean,
+  checkCount,
+  checkOptionalCount,
+  checkPositive,
+  checkTokenCount,
+} from "./validate.js";
 
 /** Options of a `ThrottledParallelBatchNode` (each also settable as a class field). */
 export interface ThrottleOptions {
@@ -109,14 +117,6 @@ export interface RunContext {
   readonly observe: boolean;
   readonly aimd: AimdController | undefined;
   readonly rateAimd: AimdController | undefined;
-}
-
-/** A bad `estimateTokens` result (NaN, negative) would corrupt the window's token sum: fail the item instead. */
-function checkEstimate(tokens: number): number {
-  if (typeof tokens !== "number" || !Number.isFinite(tokens) || tokens < 0) {
-    throw new RangeError(`estimateTokens must return a finite number >= 0, got ${String(tokens)}`);
-  }
-  return tokens;
 }
 
 /** Option names of the adaptive node's AIMD settings, for error messages. */
@@ -374,7 +374,8 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
    * while holding an in-process slot (no token budget); that slot is released here. @internal
    */
   async _attempts(unit: unknown, run: RunContext, heldError: unknown = NOT_HELD): Promise<unknown> {
-    const tokens = run.countTokens ? checkEstimate(this._unitTokens(unit)) : 0;
+    // A bad estimate (NaN, negative) would corrupt the window's token sum: fail the unit instead.
+    const tokens = run.countTokens ? checkTokenCount("estimateTokens", this._unitTokens(unit)) : 0;
     let rateLimitRetries = 0;
     for (let attempt = 0; ; ) {
       // Acquire: the allocation-free path for in-process limiters, a permit otherwise.

@@ -67,3 +67,23 @@ export function checkBoolean(name: string, value: unknown): boolean {
   if (typeof value !== "boolean") throw new TypeError(`${name} must be a boolean, got ${typeof value} ${shown(value)}`);
   return value;
 }
+
+/** A token count (an estimate, a request, a settled usage): finite and >= 0. `what` names where it came from. */
+export function checkTokenCount(what: string, value: unknown): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+    throw new RangeError(`${what} must be a finite number >= 0, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** A request's tokens (0 when unset), which must fit `maxTokensPerWindow` or it could never start. */
+export function checkRequestTokens(tokens: number | undefined, maxTokensPerWindow: number | undefined): number {
+  if (tokens === undefined) return 0;
+  checkTokenCount("tokens", tokens);
+  if (maxTokensPerWindow !== undefined && tokens > maxTokensPerWindow) {
+    throw new RangeError(
+      `a request of ${tokens} tokens can never start under maxTokensPerWindow ${maxTokensPerWindow}: split it or raise the limit`,
+    );
+  }
+  return tokens;
+}

@@ -4,7 +4,7 @@
  * counters. An algorithm (sliding window, token bucket) only answers "how long
  * until a start of this weight may happen?" and records the starts it admits.
  */
-import { checkCount, checkPositive } from "../validate.js";
+import { checkCount, checkPositive, checkRequestTokens } from "../validate.js";
 import { parseRateLimitHeaders } from "./headers.js";
 
 /** Options of one acquisition. */
@@ -291,13 +291,9 @@ export abstract class LocalLimiter implements Limiter {
     this._drain();
   }
 
-  /** Validates a token estimate. */
+  /** Validates a request's token estimate (an algorithm with a token budget also checks that it fits). */
   protected _checkTokens(tokens: number | undefined): number {
-    if (tokens === undefined) return 0;
-    if (typeof tokens !== "number" || !(tokens >= 0) || !Number.isFinite(tokens)) {
-      throw new RangeError(`tokens must be a finite number >= 0, got ${String(tokens)}`);
-    }
-    return tokens;
+    return checkRequestTokens(tokens, undefined);
   }
 
   /** Wakes the queue: new room in the rate gate (a refund, a reset) takes effect at once. */

@@ -16,7 +16,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
 import { hostname } from "node:os";
 import { LimiterRegistry } from "../registry.js";
-import { checkCount, checkOptionalCount, checkPositive } from "../validate.js";
+import { checkCount, checkOptionalCount, checkPositive, checkRequestTokens, checkTokenCount } from "../validate.js";
 import { parseRateLimitHeaders } from "./headers.js";
 import type { AcquireOptions, Limiter, LimiterStats, Permit } from "./limiter.js";
 import { RateLimiter } from "./sliding-window.js";
@@ -697,25 +697,14 @@ export class RedisLimiter implements Limiter, AsyncDisposable {
 
   /** @internal */
   _settle(id: string, actual: number): void {
-    if (typeof actual !== "number" || !(actual >= 0) || !Number.isFinite(actual)) {
-      throw new RangeError(`settle(actualTokens) needs a finite number >= 0, got ${String(actual)}`);
-    }
+    checkTokenCount("settle(actualTokens)", actual);
     if (this.maxTokensPerWindow === undefined) return;
     const k = this._keys;
     this._background("settle", () => this._eval(SETTLE, [k.state, k.weights], [id, actual, k.channel]));
   }
 
   private _checkTokens(tokens: number | undefined): number {
-    if (tokens === undefined) return 0;
-    if (typeof tokens !== "number" || !(tokens >= 0) || !Number.isFinite(tokens)) {
-      throw new RangeError(`tokens must be a finite number >= 0, got ${String(tokens)}`);
-    }
-    if (this.maxTokensPerWindow !== undefined && tokens > this.maxTokensPerWindow) {
-      throw new RangeError(
-        `a request of ${tokens} tokens can never start under maxTokensPerWindow ${this.maxTokensPerWindow}: split it or raise the limit`,
-      );
-    }
-    return tokens;
+    return checkRequestTokens(tokens, this.maxTokensPerWindow);
   }
 
   /** Serves the queue head by head: one take per attempt, then sleep until the store's time or a wake-up. */

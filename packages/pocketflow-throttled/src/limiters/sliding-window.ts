@@ -4,7 +4,7 @@
  * `[t, t + windowSeconds)` ever holds more than `maxPerWindow` starts, or
  * starts whose tokens sum above `maxTokensPerWindow`.
  */
-import { checkCount, checkOptionalCount, checkOptions, checkPositive } from "../validate.js";
+import { checkCount, checkOptionalCount, checkOptions, checkPositive, checkRequestTokens, checkTokenCount } from "../validate.js";
 import { LocalLimiter } from "./limiter.js";
 
 /** Options of a `RateLimiter`. */
@@ -79,13 +79,7 @@ export class RateLimiter extends LocalLimiter {
   }
 
   protected override _checkTokens(tokens: number | undefined): number {
-    const n = super._checkTokens(tokens);
-    if (this.maxTokensPerWindow !== undefined && n > this.maxTokensPerWindow) {
-      throw new RangeError(
-        `a request of ${n} tokens can never start under maxTokensPerWindow ${this.maxTokensPerWindow}: split it or raise the limit`,
-      );
-    }
-    return n;
+    return checkRequestTokens(tokens, this.maxTokensPerWindow);
   }
 
   protected _delayFor(now: number, tokens: number): number {
@@ -116,9 +110,7 @@ export class RateLimiter extends LocalLimiter {
 
   /** @internal */
   _settle(seq: number, _estimate: number, actual: number): void {
-    if (typeof actual !== "number" || !(actual >= 0) || !Number.isFinite(actual)) {
-      throw new RangeError(`settle(actualTokens) needs a finite number >= 0, got ${String(actual)}`);
-    }
+    checkTokenCount("settle(actualTokens)", actual);
     this._prune(performance.now());
     const i = seq - this._base;
     if (i < this._first || i >= this._times.length) return; // already out of the window: nothing to correct
