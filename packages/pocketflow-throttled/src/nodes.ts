@@ -100,7 +100,7 @@ const ADAPTIVE_VALIDATORS: Record<string, Validator> = {
 export interface BatchRun {
   readonly limiter: Limiter;
   readonly ctx: RunContext;
-  /** Units can retry: each runs in its own retry scope (`_runItem` / `_scoped`). */
+  /** Units can retry: each runs in its own retry scope (`_scoped`). */
   readonly scoped: boolean;
   /** A unit failed for good: stops the run and rethrows `error`. */
   fail(error: unknown): never;
@@ -267,7 +267,8 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
             results[index] = result;
             continue;
           }
-          results[index] = (await (batch.scoped ? self._runItem(step.value, run) : self._attempts(step.value, run))) as Result;
+          const item = step.value;
+          results[index] = (await (batch.scoped ? self._scoped(() => self._attempts(item, run)) : self._attempts(item, run))) as Result;
         } catch (error) {
           batch.fail(error);
         }
@@ -341,11 +342,6 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
       aimd: adaptive.aimd,
       rateAimd: adaptive.rateAimd,
     };
-  }
-
-  /** One item: acquire, attempt, observe, settle, release; retries and rate limits as configured. @internal */
-  async _runItem(item: Item, run: RunContext): Promise<Result> {
-    return this._scoped(() => this._attempts(item, run)) as Promise<Result>;
   }
 
   /** One call for a unit of work: an item here, a batch of items in micro-batching. @internal */

@@ -76,9 +76,8 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  * follows the caller's: batches add a listener per waiting item to it, so it
  * takes any number of listeners, and the caller's signal only ever gets one,
  * removed when the run ends.
- * @internal
  */
-export function raceAbort<T>(signal: AbortSignal | undefined, work: (inner?: AbortSignal) => Promise<T>): Promise<T> {
+function raceAbort<T>(signal: AbortSignal | undefined, work: (inner?: AbortSignal) => Promise<T>): Promise<T> {
   if (!signal) return work(undefined);
   if (signal.aborted) return Promise.reject(signal.reason);
   const inner = new AbortController();
