@@ -44,13 +44,10 @@ function windowTokenBudget(limiter: Limiter): number {
   return typeof budget === "number" ? budget : Number.POSITIVE_INFINITY;
 }
 
-/** The items each answer of `execBatchAsync` was for, so usage can fall back to their estimates. */
-const batchOf = new WeakMap<object, readonly unknown[]>();
-
-/** A batch of items and where its results go. */
+/** A batch of items: the unit of work (one call). `tokens` is its summed estimate when packing computed it. */
 interface Batch<Item> {
-  readonly offset: number;
   readonly items: Item[];
+  readonly tokens?: number;
 }
 
 /**
@@ -127,7 +124,7 @@ export class ThrottledMicroBatchNode<S = unknown, Item = unknown, Result = unkno
     let lookahead: IteratorResult<Item> | undefined;
 
     // Greedy packing: a batch takes items until the next would exceed batchSize or maxBatchTokens.
-    const nextBatch = (): Batch<Item> | undefined => {
+    const nextBatch = (): { offset: number; batch: Batch<Item> } | undefined => {
       const offset = stats.totalItems;
       const batch: Item[] = [];
       let tokens = 0;
@@ -145,16 +142,16 @@ export class ThrottledMicroBatchNode<S = unknown, Item = unknown, Result = unkno
         stats.totalItems++;
         if (batch.length >= self.batchSize) break;
       }
-      return batch.length > 0 ? { offset, items: batch } : undefined;
+      return batch.length > 0 ? { offset, batch: { items: batch, tokens: boundTokens ? tokens : undefined } } : undefined;
     };
 
     const worker = async (): Promise<void> => {
       while (!run.signal.aborted) {
         try {
-          const batch = nextBatch(); // runs estimateTokens: a throw there fails the run too
-          if (!batch) return;
-          const out = await self._scoped(() => self._runBatch(batch.items, run));
-          for (let i = 0; i < out.length; i++) results[batch.offset + i] = out[i] as Result;
+          const packed = nextBatch(); // runs estimateTokens: a throw there fails the run too
+          if (!packed) return;
+          const out = await self._scoped(() => self._runBatch(packed.batch, run));
+          for (let i = 0; i < out.length; i++) results[packed.offset + i] = out[i] as Result;
         } catch (error) {
           batchRun.fail(error);
         }
@@ -167,13 +164,13 @@ export class ThrottledMicroBatchNode<S = unknown, Item = unknown, Result = unkno
   }
 
   /** One batch through the limiter with retries; split on failure when allowed. @internal */
-  async _runBatch(items: Item[], run: RunContext): Promise<Result[]> {
+  async _runBatch(batch: Batch<Item>, run: RunContext): Promise<Result[]> {
     run.signal.throwIfAborted(); // a split half of a run that is over makes no call
-    return (await this._attempts(items, run)) as Result[];
+    return (await this._attempts(batch, run)) as Result[];
   }
 
   override async _call(unit: unknown): Promise<unknown> {
-    const items = unit as Item[];
+    const { items } = unit as Batch<Item>;
     this._stats.apiCalls++;
     const out = await this.execBatchAsync(items);
     if (!Array.isArray(out) || out.length !== items.length) {
@@ -182,32 +179,33 @@ export class ThrottledMicroBatchNode<S = unknown, Item = unknown, Result = unkno
         `${this.constructor.name}.execBatchAsync returned ${got} for a batch of ${items.length} items: return exactly one result per item, in order`,
       );
     }
-    batchOf.set(out, items);
     return out;
   }
 
   override _unitTokens(unit: unknown): number {
+    const batch = unit as Batch<Item>;
+    if (batch.tokens !== undefined) return batch.tokens; // summed while packing
     let sum = 0;
-    for (const item of unit as Item[]) sum += this.estimateTokens(item);
+    for (const item of batch.items) sum += this.estimateTokens(item);
     return sum;
   }
 
   /** The batch's usage: each result's `usageOf`, or its item's estimate where that is undefined (undefined if none is known). */
-  override _unitUsage(result: unknown): number | undefined {
+  override _unitUsage(unit: unknown, result: unknown): number | undefined {
+    const { items } = unit as Batch<Item>;
     const results = result as Result[];
-    const items = batchOf.get(results);
     let sum = 0;
     let known = false;
     for (let i = 0; i < results.length; i++) {
       const used = this.usageOf(results[i] as Result);
       if (used !== undefined) known = true;
-      sum += used ?? (items ? this.estimateTokens(items[i] as Item) : 0);
+      sum += used ?? this.estimateTokens(items[i] as Item);
     }
     return known ? sum : undefined;
   }
 
   override async _exhausted(unit: unknown, error: unknown, run: RunContext): Promise<unknown> {
-    const items = unit as Item[];
+    const { items } = unit as Batch<Item>;
     if (items.length === 1) return [await this.execFallbackAsync(items[0] as Item, error)];
     // A rate limit is no item's fault: splitting would only multiply the calls that hit it.
     const rateLimited = (this.constructor as typeof ThrottledParallelBatchNode).isRateLimitError(error);
@@ -215,8 +213,8 @@ export class ThrottledMicroBatchNode<S = unknown, Item = unknown, Result = unkno
     this._stats.splits++;
     const half = Math.ceil(items.length / 2);
     const [left, right] = await Promise.all([
-      this._runBatch(items.slice(0, half), run),
-      this._runBatch(items.slice(half), run),
+      this._runBatch({ items: items.slice(0, half) }, run),
+      this._runBatch({ items: items.slice(half) }, run),
     ]);
     return [...left, ...right];
   }

@@ -355,7 +355,7 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
   }
 
   /** Actual tokens a unit's result used. @internal */
-  _unitUsage(result: unknown): number | undefined {
+  _unitUsage(_unit: unknown, result: unknown): number | undefined {
     return this.usageOf(result as Result);
   }
 
@@ -455,7 +455,7 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
       try {
         if (run.observe) this._observe(run.limiter, result);
         if (run.countTokens) {
-          const used = this._unitUsage(result);
+          const used = this._unitUsage(unit, result);
           if (used !== undefined) {
             if (permit) permit.settle(used);
             else run.local?._settle(seq, tokens, used);
