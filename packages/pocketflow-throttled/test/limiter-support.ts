@@ -2,22 +2,7 @@ import { vi } from "vitest";
 
 /** Small helpers for the limiter and node tests: deferred promises, waiting, and window checks. */
 
-export interface Deferred<T = void> {
-  promise: Promise<T>;
-  resolve: (value: T) => void;
-  reject: (reason: unknown) => void;
-}
-
-/** A promise the test settles by hand, to hold a job open for exactly as long as needed. */
-export function deferred<T = void>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (reason: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
+export { type Deferred, deferred } from "../../pocketflow/test/helpers.js";
 
 /** Resolves after `ms` of real time. */
 export function delay(ms: number): Promise<void> {
