@@ -4,6 +4,7 @@ import { RateLimitHit } from "../src/errors.js";
 import { AdaptiveThrottledBatchFlow, type FlowResult, ThrottledAsyncParallelBatchFlow } from "../src/flows.js";
 import { RateLimiter } from "../src/limiters/sliding-window.js";
 import { AdaptiveThrottledNode } from "../src/nodes.js";
+import { delay, Gauge } from "./limiter-support.js";
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -27,10 +28,6 @@ async function flush(): Promise<void> {
   for (let i = 0; i < 4; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /** Tracks the timers set from now on: `pending()` counts those neither fired nor cleared. */
 function trackTimers(): { pending: () => number } {
   const realSetTimeout = globalThis.setTimeout;
@@ -50,19 +47,6 @@ function trackTimers(): { pending: () => number } {
     realClearTimeout(handle);
   });
   return { pending: () => pending.size };
-}
-
-/** Counts what runs now and the most that ever ran at once. */
-class Gauge {
-  current = 0;
-  peak = 0;
-  enter(): void {
-    this.current++;
-    this.peak = Math.max(this.peak, this.current);
-  }
-  leave(): void {
-    this.current--;
-  }
 }
 
 /** Param sets `{ id: 0 } .. { id: n - 1 }`. */

@@ -4,6 +4,19 @@ import { vi } from "vitest";
 
 export { type Deferred, deferred } from "../../pocketflow/test/helpers.js";
 
+/** Counts what runs now and the most that ever ran at once. */
+export class Gauge {
+  current = 0;
+  peak = 0;
+  enter(): void {
+    this.current++;
+    this.peak = Math.max(this.peak, this.current);
+  }
+  leave(): void {
+    this.current--;
+  }
+}
+
 /** Resolves after `ms` of real time. */
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -2,28 +2,12 @@ import { AsyncFlow, AsyncNode, type Params } from "pocketflow";
 import { describe, expect, it } from "vitest";
 import { ThrottledAsyncParallelBatchFlow } from "../src/flows.js";
 import { ThrottledParallelBatchNode } from "../src/nodes.js";
+import { delay, Gauge } from "./limiter-support.js";
 
 // Nested throttling: a flow limits how many instances run, a node inside each
 // instance limits how many calls that instance makes, so at most
 // maxConcurrentFlows x maxConcurrent calls run at once (Python cookbook:
 // "5 users x 3 calls = 15").
-
-/** Counts what runs now and the most that ever ran at once. */
-class Gauge {
-  current = 0;
-  peak = 0;
-  enter(): void {
-    this.current++;
-    this.peak = Math.max(this.peak, this.current);
-  }
-  leave(): void {
-    this.current--;
-  }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 interface Shared {
   userIds: number[];

@@ -5,27 +5,11 @@ import { RateLimiter } from "../src/limiters/sliding-window.js";
 import { TokenBucket } from "../src/limiters/token-bucket.js";
 import { ThrottledParallelBatchNode } from "../src/nodes.js";
 import { LimiterRegistry } from "../src/registry.js";
+import { delay, Gauge } from "./limiter-support.js";
 
 afterEach(() => {
   LimiterRegistry.reset();
 });
-
-/** Counts what runs now and the most that ever ran at once. */
-class Gauge {
-  current = 0;
-  peak = 0;
-  enter(): void {
-    this.current++;
-    this.peak = Math.max(this.peak, this.current);
-  }
-  leave(): void {
-    this.current--;
-  }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /** Lets every pending continuation run. */
 async function flush(): Promise<void> {
