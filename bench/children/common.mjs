@@ -19,6 +19,25 @@ export async function barePool(items, concurrency, work) {
 }
 
 /** The no-op job every variant runs. */
+/** Runs `items` through a no-op subclass of the batch node class `Base`; returns the node's results. */
+export async function runNoopBatch(Base, options, items) {
+  class Noop extends Base {
+    async prepAsync(shared) {
+      return shared.items;
+    }
+    async execAsync(item) {
+      return item;
+    }
+    async postAsync(shared, _prepRes, results) {
+      shared.results = results;
+      return undefined;
+    }
+  }
+  const shared = { items, results: [] };
+  await new Noop(options).runAsync(shared);
+  return shared.results;
+}
+
 export async function noop(item) {
   return item;
 }

@@ -6,7 +6,7 @@
  */
 import Bottleneck from "bottleneck";
 import { RateLimiter, ThrottledParallelBatchNode } from "pocketflow-throttled";
-import { checkResults, collect, noop, report } from "./common.mjs";
+import { checkResults, collect, noop, report, runNoopBatch } from "./common.mjs";
 
 const [variant = "bottleneck", jobsArg = "2000", concurrencyArg = "64"] = process.argv.slice(2);
 const n = Number(jobsArg);
@@ -14,19 +14,6 @@ const concurrency = Number(concurrencyArg);
 
 /** A rate limit that never binds during the run, so only the start machinery is measured. */
 const neverBinding = () => new RateLimiter({ maxConcurrent: concurrency, maxPerWindow: 1e9, windowSeconds: 3600 });
-
-class NoopThrottled extends ThrottledParallelBatchNode {
-  async prepAsync(shared) {
-    return shared.items;
-  }
-  async execAsync(item) {
-    return item;
-  }
-  async postAsync(shared, _prepRes, results) {
-    shared.results = results;
-    return undefined;
-  }
-}
 
 const variants = {
   bottleneck: (items) => {
@@ -37,11 +24,7 @@ const variants = {
     const limiter = neverBinding();
     return Promise.all(items.map((item) => limiter.run(() => noop(item))));
   },
-  "rate-limiter-node": async (items) => {
-    const shared = { items, results: [] };
-    await new NoopThrottled({ limiter: neverBinding() }).runAsync(shared);
-    return shared.results;
-  },
+  "rate-limiter-node": (items) => runNoopBatch(ThrottledParallelBatchNode, { limiter: neverBinding() }, items),
 };
 
 const run = variants[variant];

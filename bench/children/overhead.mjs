@@ -6,37 +6,11 @@
 import pLimit from "p-limit";
 import { AsyncParallelBatchNode } from "pocketflow";
 import { ThrottledParallelBatchNode } from "pocketflow-throttled";
-import { barePool, checkResults, collect, noop, report } from "./common.mjs";
+import { barePool, checkResults, collect, noop, report, runNoopBatch } from "./common.mjs";
 
 const [variant = "bare", itemsArg = "1000000", concurrencyArg = "64"] = process.argv.slice(2);
 const n = Number(itemsArg);
 const concurrency = Number(concurrencyArg);
-
-class NoopParallel extends AsyncParallelBatchNode {
-  async prepAsync(shared) {
-    return shared.items;
-  }
-  async execAsync(item) {
-    return item;
-  }
-  async postAsync(shared, _prepRes, results) {
-    shared.results = results;
-    return undefined;
-  }
-}
-
-class NoopThrottled extends ThrottledParallelBatchNode {
-  async prepAsync(shared) {
-    return shared.items;
-  }
-  async execAsync(item) {
-    return item;
-  }
-  async postAsync(shared, _prepRes, results) {
-    shared.results = results;
-    return undefined;
-  }
-}
 
 const variants = {
   bare: (items) => barePool(items, concurrency, noop),
@@ -44,16 +18,8 @@ const variants = {
     const limit = pLimit(concurrency);
     return Promise.all(items.map((item) => limit(() => noop(item))));
   },
-  "parallel-node": async (items) => {
-    const shared = { items, results: [] };
-    await new NoopParallel().runAsync(shared);
-    return shared.results;
-  },
-  "throttled-node": async (items) => {
-    const shared = { items, results: [] };
-    await new NoopThrottled({ maxConcurrent: concurrency }).runAsync(shared);
-    return shared.results;
-  },
+  "parallel-node": (items) => runNoopBatch(AsyncParallelBatchNode, undefined, items),
+  "throttled-node": (items) => runNoopBatch(ThrottledParallelBatchNode, { maxConcurrent: concurrency }, items),
 };
 
 const run = variants[variant];
