@@ -22,6 +22,17 @@ interface Shared {
   answers?: unknown[];
 }
 
+/** Makes `node` send each of `shared.prompts` through `call` and store the answers. */
+function asking<N extends ThrottledParallelBatchNode<Shared, string, unknown>>(node: N, call: (prompt: string) => Promise<unknown>): N {
+  node.prepAsync = async (shared: Shared) => shared.prompts;
+  node.execAsync = call;
+  node.postAsync = async (shared: Shared, _prompts: unknown, answers: unknown[]) => {
+    shared.answers = answers;
+    return undefined;
+  };
+  return node;
+}
+
 /** Completion times of one run, and the figures derived from them. */
 interface RunFigures {
   makespanMs: number;
@@ -55,36 +66,11 @@ export async function benchAdaptive(config: AdaptiveConfig = ADAPTIVE): Promise<
       return body;
     };
 
-    class Known extends ThrottledParallelBatchNode<Shared, string, unknown> {
-      override async prepAsync(shared: Shared) {
-        return shared.prompts;
-      }
-      override async execAsync(prompt: string) {
-        return call(prompt);
-      }
-      override async postAsync(shared: Shared, _p: unknown, answers: unknown[]) {
-        shared.answers = answers;
-        return undefined;
-      }
-    }
-    class Learner extends AdaptiveThrottledNode<Shared, string, unknown> {
-      override async prepAsync(shared: Shared) {
-        return shared.prompts;
-      }
-      override async execAsync(prompt: string) {
-        return call(prompt);
-      }
-      override async postAsync(shared: Shared, _p: unknown, answers: unknown[]) {
-        shared.answers = answers;
-        return undefined;
-      }
-    }
-
     // Baseline: told the limit.
     const known: Shared = { prompts };
     ends = [];
     let started = performance.now();
-    await new Known({ maxConcurrent: config.serverConcurrent }).runAsync(known);
+    await asking(new ThrottledParallelBatchNode<Shared, string, unknown>({ maxConcurrent: config.serverConcurrent }), call).runAsync(known);
     const base = figures(started, ends, known.answers?.length ?? 0);
     const baseStats = await provider.stats();
     await provider.resetStats();
@@ -107,7 +93,7 @@ export async function benchAdaptive(config: AdaptiveConfig = ADAPTIVE): Promise<
     ];
     const results: Record<string, unknown> = {};
     for (const { name, options } of variants) {
-      const learner = new Learner(options);
+      const learner = asking(new AdaptiveThrottledNode<Shared, string, unknown>(options), call);
       const learned: Shared = { prompts };
       ends = [];
       let failure: unknown;
@@ -179,17 +165,12 @@ export async function benchAdaptiveRate(config: AdaptiveRateConfig = ADAPTIVE_RA
   try {
     const url = `${provider.baseURL}/chat/completions`;
     const ends: number[] = [];
-    class Learner extends AdaptiveThrottledNode<Shared, string, unknown> {
-      override async prepAsync(shared: Shared) {
-        return shared.prompts;
-      }
-      override async execAsync(prompt: string) {
-        const { body } = await postJson(url, { model: "sim", messages: [{ role: "user", content: prompt }] });
-        ends.push(performance.now());
-        return body;
-      }
-    }
-    const learner = new Learner();
+    const call = async (prompt: string) => {
+      const { body } = await postJson(url, { model: "sim", messages: [{ role: "user", content: prompt }] });
+      ends.push(performance.now());
+      return body;
+    };
+    const learner = asking(new AdaptiveThrottledNode<Shared, string, unknown>(), call);
     const shared: Shared = { prompts: Array.from({ length: config.items }, (_, i) => `Classify ticket ${i}`) };
     const started = performance.now();
     let failure: unknown;
