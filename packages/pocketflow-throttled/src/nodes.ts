@@ -251,7 +251,7 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
         if (step.done) return;
         const index = next++;
         try {
-          if (fast && local._tryStart(0) >= 0) {
+          if (fast && local.tryStart(0) >= 0) {
             let result: Result;
             try {
               result = await self.execAsync(step.value);
@@ -262,7 +262,7 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
             try {
               if (run.observe && result !== null && typeof result === "object") self._observe(limiter, result);
             } finally {
-              local._finish();
+              local.finishStart();
             }
             results[index] = result;
             continue;
@@ -386,8 +386,8 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
         heldError = NOT_HELD;
       } else {
         if (run.local) {
-          seq = run.local._tryStart(tokens);
-          if (seq < 0) seq = await run.local._wait(tokens, run.signal);
+          seq = run.local.tryStart(tokens);
+          if (seq < 0) seq = await run.local.waitStart(tokens, run.signal);
         } else {
           permit = await run.limiter.acquire({ signal: run.signal, tokens });
         }
@@ -397,8 +397,8 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
             if (tokens > 0) permit.settle(0);
             permit.release();
           } else {
-            if (tokens > 0) run.local?._settle(seq, tokens, 0);
-            run.local?._finish();
+            if (tokens > 0) run.local?.settleStart(seq, tokens, 0);
+            run.local?.finishStart();
           }
           run.signal.throwIfAborted();
         }
@@ -422,7 +422,7 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
           }
         } finally {
           if (permit) permit.release();
-          else run.local?._finish();
+          else run.local?.finishStart();
         }
         run.signal.throwIfAborted(); // the run was aborted or the batch already failed: no retry, no fallback
         if (rateLimited && run.aimd) {
@@ -458,14 +458,14 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
           const used = this._unitUsage(unit, result);
           if (used !== undefined) {
             if (permit) permit.settle(used);
-            else run.local?._settle(seq, tokens, used);
+            else run.local?.settleStart(seq, tokens, used);
           }
         }
         run.aimd?.success();
         run.rateAimd?.success();
       } finally {
         if (permit) permit.release();
-        else run.local?._finish();
+        else run.local?.finishStart();
       }
       return result;
     }

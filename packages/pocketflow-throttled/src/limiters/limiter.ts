@@ -52,9 +52,21 @@ export interface Permit extends AsyncDisposable, Disposable {
  * try { const r = await callLlm(); permit.settle(r.usage.total_tokens); } finally { permit.release(); }
  */
 export interface Limiter {
+  /** At most this many running at once. */
   readonly maxConcurrent: number;
+  /** Running now. */
   readonly active: number;
+  /** Waiting for a start now. */
   readonly pending: number;
+  /** At most this many starts in any `windowSeconds` (`undefined`: no request window). */
+  readonly maxPerWindow?: number | undefined;
+  /** The request window's length in seconds (`undefined` for limiters without one). */
+  readonly windowSeconds?: number | undefined;
+  /**
+   * At most this many estimated tokens started per window (`undefined`: no
+   * token budget, so callers need not compute estimates for it).
+   */
+  readonly maxTokensPerWindow?: number | undefined;
   /** Waits (first come, first served) until every gate admits one start. */
   acquire(options?: AcquireOptions): Promise<Permit>;
   /** Runs `fn` under the limiter and releases when it settles. */
@@ -67,7 +79,32 @@ export interface Limiter {
   observe(headers: unknown): void;
   /** Forgets the window history and any pause. */
   reset(): void;
+  /** Changes `maxPerWindow` live (adaptive rates); absent on limiters without a request window. */
+  setMaxPerWindow?(maxPerWindow: number): void;
+  /** Frees what the limiter holds (connections, timers); the registry calls it on what it drops. */
+  close?(): Promise<void>;
   readonly stats: LimiterStats;
+  /**
+   * The allocation-free start path of an in-process limiter, used by the run
+   * engine; `undefined` for limiters reached over a store. @internal
+   */
+  readonly gate?: LocalGate | undefined;
+}
+
+/**
+ * Starts without a permit object: `tryStart` or `waitStart` take a slot and
+ * return the start's sequence number, `settleStart` corrects its token
+ * estimate, `finishStart` frees the slot. @internal
+ */
+export interface LocalGate {
+  /** Takes a start at once if every gate admits it and nobody waits; its sequence number, or -1 (then `waitStart`). */
+  tryStart(tokens: number): number;
+  /** Queues for a start (FIFO); resolves with its sequence number. */
+  waitStart(tokens: number, signal?: AbortSignal): Promise<number>;
+  /** Replaces a start's estimate by the actual usage. */
+  settleStart(seq: number, estimate: number, actual: number): void;
+  /** Frees one concurrency slot. */
+  finishStart(): void;
 }
 
 /** setTimeout's longest delay; a longer wait (a far-off reset) re-arms when it fires. */
@@ -107,11 +144,11 @@ class LocalPermit implements Permit {
   release(): void {
     if (this.released) return;
     this.released = true;
-    this.limiter._finish();
+    this.limiter.finishStart();
   }
 
   settle(actualTokens: number): void {
-    this.limiter._settle(this.seq, this.tokens, actualTokens);
+    this.limiter.settleStart(this.seq, this.tokens, actualTokens);
   }
 
   [Symbol.dispose](): void {
@@ -128,10 +165,10 @@ class LocalPermit implements Permit {
  * gate (`_delayFor`, `_record`); this class owns concurrency, the FIFO queue,
  * pauses and the single timer that wakes the head of the queue (no polling).
  *
- * The `_tryStart` / `_wait` / `_finish` trio is the allocation-free path used
- * by batch nodes; `acquire` / `run` wrap it for everyone else.
+ * Its `LocalGate` methods are the allocation-free path the run engine uses;
+ * `acquire` / `run` wrap them for everyone else.
  */
-export abstract class LocalLimiter implements Limiter {
+export abstract class LocalLimiter implements Limiter, LocalGate {
   protected _maxConcurrent: number;
   private _active = 0;
   private _pending = 0;
@@ -157,12 +194,17 @@ export abstract class LocalLimiter implements Limiter {
   /** Records an admitted start; returns its sequence number for `settle`. */
   protected abstract _record(now: number, tokens: number): number;
   /** Replaces a start's estimate by the actual usage. @internal */
-  abstract _settle(seq: number, estimate: number, actual: number): void;
+  abstract settleStart(seq: number, estimate: number, actual: number): void;
   /** Clears the algorithm's history. */
   protected abstract _resetRate(): void;
 
   get maxConcurrent(): number {
     return this._maxConcurrent;
+  }
+
+  /** This limiter itself: its start path needs no permit object. @internal */
+  get gate(): LocalGate {
+    return this;
   }
 
   get active(): number {
@@ -192,9 +234,9 @@ export abstract class LocalLimiter implements Limiter {
 
   /**
    * Takes a start at once if every gate admits it and nobody waits; returns
-   * its sequence number, or -1 (then call `_wait`). @internal
+   * its sequence number, or -1 (then call `waitStart`). @internal
    */
-  _tryStart(tokens: number): number {
+  tryStart(tokens: number): number {
     if (this._head !== null || this._active >= this._maxConcurrent) return -1;
     if (!this._timed && this._pausedUntil === 0) {
       this._active++;
@@ -209,7 +251,7 @@ export abstract class LocalLimiter implements Limiter {
   }
 
   /** Queues for a start (FIFO); resolves with its sequence number. @internal */
-  _wait(tokens: number, signal?: AbortSignal): Promise<number> {
+  waitStart(tokens: number, signal?: AbortSignal): Promise<number> {
     return new Promise<number>((resolve, reject) => {
       if (signal?.aborted) {
         reject(signal.reason);
@@ -244,7 +286,7 @@ export abstract class LocalLimiter implements Limiter {
   }
 
   /** Frees one concurrency slot. @internal */
-  _finish(): void {
+  finishStart(): void {
     this._active--;
     if (this._head !== null) this._drain();
   }
@@ -252,19 +294,19 @@ export abstract class LocalLimiter implements Limiter {
   async acquire(options: AcquireOptions = {}): Promise<Permit> {
     const tokens = this._checkTokens(options.tokens);
     options.signal?.throwIfAborted(); // an already-aborted signal never takes a slot, even a free one
-    let seq = this._tryStart(tokens);
-    if (seq < 0) seq = await this._wait(tokens, options.signal);
+    let seq = this.tryStart(tokens);
+    if (seq < 0) seq = await this.waitStart(tokens, options.signal);
     return new LocalPermit(this, seq, tokens);
   }
 
   async run<T>(fn: () => T | PromiseLike<T>, options: AcquireOptions = {}): Promise<T> {
     const tokens = this._checkTokens(options.tokens);
     options.signal?.throwIfAborted();
-    if (this._tryStart(tokens) < 0) await this._wait(tokens, options.signal);
+    if (this.tryStart(tokens) < 0) await this.waitStart(tokens, options.signal);
     try {
       return await fn();
     } finally {
-      this._finish();
+      this.finishStart();
     }
   }
 

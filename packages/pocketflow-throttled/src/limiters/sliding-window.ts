@@ -109,7 +109,7 @@ export class RateLimiter extends LocalLimiter {
   }
 
   /** @internal */
-  _settle(seq: number, _estimate: number, actual: number): void {
+  settleStart(seq: number, _estimate: number, actual: number): void {
     checkTokenCount("settle(actualTokens)", actual);
     this._prune(performance.now());
     const i = seq - this._base;

@@ -56,7 +56,7 @@ export class TokenBucket extends LocalLimiter {
   }
 
   /** Token weights do not apply to a bucket of starts. @internal */
-  _settle(_seq: number, _estimate: number, _actual: number): void {}
+  settleStart(_seq: number, _estimate: number, _actual: number): void {}
 
   protected _resetRate(): void {
     this._level = this.burst;
