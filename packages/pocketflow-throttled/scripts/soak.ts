@@ -1,9 +1,9 @@
 /**
  * Soak test: 1,000,000 items with 5% injected 429s (errors with `status: 429`
  * thrown at once), through
- *   1. a ThrottledParallelBatchNode with maxRetries 3, whose retries absorb them, and
- *   2. an AdaptiveThrottledNode whose rate-limit re-runs use a small backoff
- *      (the 429 carries `retryAfter: 0`, so an item waits one timer tick, not 50 ms).
+ *   1. a ThrottledParallelBatchNode with maxRateLimitRetries 2, whose re-runs absorb them, and
+ *   2. an AdaptiveThrottledNode with maxRateLimitRetries 5, backing off on each
+ *      (every 429 carries `retryAfter: 0`, so a re-run waits no backoff).
  * Every item must be accounted for exactly once, in order: as its result, or
  * (if every attempt met a 429) as its fallback value. Prints items, 429s,
  * retries, time and peak RSS; exits with code 1 if anything is missing.
@@ -47,7 +47,7 @@ class RetryingNode extends ThrottledParallelBatchNode<{ results?: number[] }, nu
     private readonly tally: Tally,
     private readonly roll: () => number,
   ) {
-    super({ maxConcurrent: 64, maxRetries: 3 });
+    super({ maxConcurrent: 64, maxRateLimitRetries: 2 });
   }
   override async prepAsync() {
     return items;
@@ -56,7 +56,7 @@ class RetryingNode extends ThrottledParallelBatchNode<{ results?: number[] }, nu
     this.tally.attempts++;
     if (this.roll() < RATE_LIMIT_SHARE) {
       this.tally.rateLimits++;
-      throw rateLimitError();
+      throw rateLimitError(0);
     }
     return i;
   }
@@ -129,7 +129,7 @@ const retryingTally: Tally = { attempts: 0, rateLimits: 0 };
 const adaptiveTally: Tally = { attempts: 0, rateLimits: 0 };
 const adaptive = new AdaptiveNode(adaptiveTally, random(2));
 const ok = [
-  await soak("ThrottledParallelBatchNode (maxConcurrent 64, maxRetries 3)", new RetryingNode(retryingTally, random(1)), retryingTally),
+  await soak("ThrottledParallelBatchNode (maxConcurrent 64, maxRateLimitRetries 2)", new RetryingNode(retryingTally, random(1)), retryingTally),
   await soak("AdaptiveThrottledNode (concurrency 4..64, retryAfter 0)", adaptive, adaptiveTally),
 ];
 const { currentConcurrent, totalRateLimits } = adaptive.stats;

@@ -120,3 +120,45 @@ export class AimdController {
     return this.settings;
   }
 }
+
+/** A limiter hooked to AIMD controllers for one run, and the function that unhooks it. */
+export interface AimdRunBinding {
+  readonly binding: { rateLimited(): void; success(): void };
+  detach(): void;
+}
+
+/**
+ * Hooks `limiter` to `concurrency` (and to `rate` when given) for one run:
+ * the limiter starts at the controllers' levels and follows every change
+ * live. The node and the flow bind the same way; only what they feed it differs.
+ */
+export function bindAimd(
+  limiter: { setConcurrency(n: number): void; setMaxPerWindow?(n: number): void },
+  concurrency: AimdController,
+  rate?: AimdController,
+): AimdRunBinding {
+  limiter.setConcurrency(concurrency.current);
+  const offConcurrency = concurrency.onChange((level) => limiter.setConcurrency(level));
+  let offRate: () => unknown = () => undefined;
+  if (rate !== undefined && limiter.setMaxPerWindow !== undefined) {
+    const setRate = limiter.setMaxPerWindow.bind(limiter);
+    setRate(rate.current);
+    offRate = rate.onChange(setRate);
+  }
+  return {
+    binding: {
+      rateLimited() {
+        concurrency.rateLimited();
+        rate?.rateLimited();
+      },
+      success() {
+        concurrency.success();
+        rate?.success();
+      },
+    },
+    detach() {
+      offConcurrency();
+      offRate();
+    },
+  };
+}

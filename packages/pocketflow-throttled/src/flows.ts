@@ -5,32 +5,72 @@
  * when an instance fails with a `RateLimitHit`.
  */
 import { type Action, type AnyNode, AsyncParallelBatchFlow, BaseNode, batchItems, type Params } from "pocketflow";
-import { AimdController, checkBounds } from "./adaptive.js";
+import { AimdController, bindAimd, checkBounds } from "./adaptive.js";
 import { configure, raw, type Validator } from "./configure.js";
 import { RateLimitHit } from "./errors.js";
 import { checkLimiterOption, type Limiter } from "./limiters/limiter.js";
 import { RateLimiter } from "./limiters/sliding-window.js";
 import { resolveLimiter } from "./registry.js";
+import { type AdaptiveBinding, Attempts, type UnitHooks } from "./run/attempt.js";
+import { DONE, RunLifecycle, runPool, type UnitRunner } from "./run/pool.js";
+import { composePolicies } from "./run/retry.js";
 import { checkAbove, checkBetween, checkCount, checkOptionalCount } from "./validate.js";
 
 /** Options of a `ThrottledAsyncParallelBatchFlow` (each also settable as a class field). */
 export interface FlowThrottleOptions {
-  /** At most this many flow instances running at once (default 5). */
+  /**
+   * At most this many flow instances running at once.
+   * @default 5
+   */
   maxConcurrentFlows?: number;
-  /** At most this many instances started per minute (default: unlimited). */
+  /**
+   * At most this many instances started in any 60 seconds.
+   * @default undefined (unlimited)
+   */
   maxFlowsPerMinute?: number;
-  /** At most this many estimated tokens (`estimateTokens(params)`) started per minute (default: unlimited). */
+  /**
+   * At most this many estimated tokens (`estimateTokens(params)`) started in any 60 seconds.
+   * @default undefined (unlimited)
+   */
   maxTokensPerMinute?: number;
-  /** A shared limiter, or a `LimiterRegistry` name, to start instances under instead of the flow's own. */
+  /**
+   * A shared limiter, or a `LimiterRegistry` name, to start instances under instead of the flow's own.
+   * @default undefined (the flow's own limiter, for one run)
+   */
   limiter?: Limiter | string;
 }
 
-/** Options of an `AdaptiveThrottledBatchFlow`. `maxConcurrentFlows` is the ceiling (default 20). */
+/** Options of an `AdaptiveThrottledBatchFlow`. `maxConcurrentFlows` is the ceiling. */
 export interface AdaptiveFlowThrottleOptions extends FlowThrottleOptions {
+  /**
+   * The ceiling the concurrency never climbs above.
+   * @default 20
+   */
+  maxConcurrentFlows?: number;
+  /**
+   * The concurrency of the first run; clamped to `maxConcurrentFlows` when only that is given.
+   * @default 5
+   */
   initialConcurrentFlows?: number;
+  /**
+   * The floor a `RateLimitHit` never pushes the concurrency below.
+   * @default 1
+   */
   minConcurrentFlows?: number;
+  /**
+   * On a `RateLimitHit` the concurrency becomes `max(min, floor(current * backoffFactor))`; in (0, 1).
+   * @default 0.5
+   */
   backoffFactor?: number;
+  /**
+   * Instances in a row that succeed before the concurrency steps up.
+   * @default 10
+   */
   recoveryThreshold?: number;
+  /**
+   * A step up makes it `min(max, max(current + 1, floor(current * recoveryFactor)))`; above 1.
+   * @default 1.2
+   */
   recoveryFactor?: number;
 }
 
@@ -77,6 +117,8 @@ const FLOW_NAMES = {
   recoveryThreshold: "recoveryThreshold",
   recoveryFactor: "recoveryFactor",
 };
+
+const DEFAULT_INITIAL_FLOWS = 5;
 
 /** The `RateLimitHit` in an error or its `cause` chain. */
 function findRateLimitHit(error: unknown): RateLimitHit | undefined {
@@ -176,13 +218,15 @@ export class ThrottledAsyncParallelBatchFlow<S = unknown> extends AsyncParallelB
     );
   }
 
-  /** Called with each instance's outcome (adaptive flows learn here). @internal */
-  _afterInstance(_limiter: Limiter, _error: unknown, _failed: boolean): void {}
-
   /** Resets the counters at the start of a run. @internal */
   _beginRun(): void {
     this._stats.completedFlows = 0;
     this._stats.failedFlows = 0;
+  }
+
+  /** Binds adaptive control to a run's limiter (none here). @internal */
+  _bindAdaptive(_limiter: Limiter, _lifecycle: RunLifecycle): AdaptiveBinding | undefined {
+    return undefined;
   }
 
   override async _runAsync(shared: S, signal?: AbortSignal): Promise<Action | undefined> {
@@ -197,51 +241,78 @@ export class ThrottledAsyncParallelBatchFlow<S = unknown> extends AsyncParallelB
     signal?.throwIfAborted();
     const paramSets = [...batchItems(batch, self, "prepAsync")];
     self._beginRun();
+    const lifecycle = new RunLifecycle(signal);
     const limiter = self._limiterForRun();
     const results: FlowResult[] = new Array(paramSets.length);
-    const countTokens = (limiter as { maxTokensPerWindow?: number }).maxTokensPerWindow !== undefined;
+    const attempts = new Attempts<Params, FlowResult>({
+      limiter,
+      lifecycle,
+      hooks: self._instanceHooks(shared, lifecycle.signal),
+      policy: composePolicies(), // the flow never re-runs an instance: a failure is its result
+      observe: false,
+      adaptive: self._bindAdaptive(limiter, lifecycle),
+    });
     let next = 0;
-    const worker = async (): Promise<void> => {
-      for (;;) {
-        signal?.throwIfAborted();
-        const index = next++;
-        if (index >= paramSets.length) return;
-        const params = { ...self.params, ...paramSets[index] };
-        const tokens = countTokens ? self.estimateTokens(params) : 0;
-        const permit = await limiter.acquire({ signal, tokens });
-        try {
-          const value = await self._orchAsync(shared, params, signal);
-          if (countTokens) {
-            const used = self.usageOf(shared, params);
-            if (used !== undefined) permit.settle(used);
-          }
-          results[index] = { status: "fulfilled", value };
-          self._stats.completedFlows++;
-          self._afterInstance(limiter, undefined, false);
-        } catch (reason) {
-          if (signal?.aborted) throw signal.reason;
-          results[index] = { status: "rejected", reason };
-          self._stats.failedFlows++;
-          self._afterInstance(limiter, reason, true);
-        } finally {
-          permit.release();
-        }
-      }
-    };
-    const workerCount = Math.min(paramSets.length, Math.max(self.maxConcurrentFlows, limiter.maxConcurrent));
-    const detach = self._attach(limiter);
-    try {
-      await Promise.all(Array.from({ length: workerCount }, worker));
-    } finally {
-      detach();
-    }
+    await runPool<Params, FlowResult>({
+      lifecycle,
+      workers: Math.min(paramSets.length, Math.max(self.maxConcurrentFlows, limiter.maxConcurrent)),
+      next: () => (next < paramSets.length ? { ...self.params, ...paramSets[next++] } : DONE),
+      runner: settledInstances(attempts, lifecycle.signal, () => self._stats.failedFlows++),
+      place: (index, result) => {
+        results[index] = result;
+      },
+    });
     return await self.postAsync(shared, batch, results);
   }
 
-  /** Hooks a run's limiter to adaptive state; returns the detach function. @internal */
-  _attach(_limiter: Limiter): () => void {
-    return () => {};
+  /** The engine's view of instances: one sub-flow run per param set, its outcome as a settled result. @internal */
+  _instanceHooks(shared: S, signal: AbortSignal): UnitHooks<Params, FlowResult> {
+    return {
+      call: async (params) => {
+        const value = await this._orchAsync(shared, params, signal);
+        this._stats.completedFlows++;
+        return { status: "fulfilled", value };
+      },
+      estimate: (params) => this.estimateTokens(params),
+      usage: (params) => this.usageOf(shared, params),
+      fallback: async (_params, reason) => {
+        this._stats.failedFlows++;
+        return { status: "rejected", reason };
+      },
+      // Only a RateLimitHit below counts as a refusal: it backs off (adaptive) and pauses for its retryAfter.
+      classify: (error) => (findRateLimitHit(error) ? "rate-limit" : undefined),
+      retryAfter: (error) => findRateLimitHit(error)?.retryAfter,
+      setAttempt: () => {},
+    };
   }
+}
+
+/**
+ * Instances that fail before their call (the limiter's store unreachable, a
+ * bad token estimate) end as rejected results too; only the run's own abort
+ * rejects the run.
+ */
+function settledInstances(
+  attempts: Attempts<Params, FlowResult>,
+  signal: AbortSignal,
+  onRejected: () => void,
+): UnitRunner<Params, FlowResult> {
+  return {
+    fast: false,
+    tryFast: () => false,
+    call: (params) => attempts.call(params),
+    finishFast: () => {},
+    recoverFast: (params) => attempts.run(params),
+    async run(params) {
+      try {
+        return await attempts.run(params);
+      } catch (reason) {
+        if (signal.aborted) throw reason;
+        onRejected();
+        return { status: "rejected", reason };
+      }
+    },
+  };
 }
 
 /**
@@ -267,7 +338,7 @@ export class AdaptiveThrottledBatchFlow<S = unknown> extends ThrottledAsyncParal
   protected static override _defaults: Readonly<Record<string, unknown>> = {
     ...ThrottledAsyncParallelBatchFlow._defaults,
     maxConcurrentFlows: 20,
-    initialConcurrentFlows: 5,
+    initialConcurrentFlows: DEFAULT_INITIAL_FLOWS,
     minConcurrentFlows: 1,
     backoffFactor: 0.5,
     recoveryThreshold: 10,
@@ -275,10 +346,17 @@ export class AdaptiveThrottledBatchFlow<S = unknown> extends ThrottledAsyncParal
   };
 
   constructor(start?: AnyNode<S>, options: AdaptiveFlowThrottleOptions = {}) {
-    super(start, options);
+    // A ceiling below the default start (`{ maxConcurrentFlows: 3 }`) starts at the ceiling instead of failing every run.
+    const clamped =
+      options?.initialConcurrentFlows === undefined &&
+      typeof options?.maxConcurrentFlows === "number" &&
+      options.maxConcurrentFlows < DEFAULT_INITIAL_FLOWS
+        ? { ...options, initialConcurrentFlows: Math.max(1, options.maxConcurrentFlows) }
+        : options;
+    super(start, clamped);
     Object.defineProperty(raw(this), "_aimd", { value: new AimdController(), enumerable: true, writable: true });
     // Bounds given together to the constructor are checked now; fields are checked when a run starts.
-    const { minConcurrentFlows: min, maxConcurrentFlows: max, initialConcurrentFlows: initial } = options;
+    const { minConcurrentFlows: min, maxConcurrentFlows: max, initialConcurrentFlows: initial } = clamped ?? {};
     checkBounds({ min, initial, max }, FLOW_NAMES);
   }
 
@@ -312,19 +390,9 @@ export class AdaptiveThrottledBatchFlow<S = unknown> extends ThrottledAsyncParal
     super._beginRun();
   }
 
-  override _attach(limiter: Limiter): () => void {
-    limiter.setConcurrency(this._aimd.current);
-    return this._aimd.onChange((level) => limiter.setConcurrency(level));
-  }
-
-  override _afterInstance(limiter: Limiter, error: unknown, failed: boolean): void {
-    if (!failed) {
-      this._aimd.success();
-      return;
-    }
-    const hit = findRateLimitHit(error);
-    if (!hit) return;
-    this._aimd.rateLimited();
-    if (hit.retryAfter !== undefined && hit.retryAfter > 0) limiter.pause(hit.retryAfter);
+  override _bindAdaptive(limiter: Limiter, lifecycle: RunLifecycle): AdaptiveBinding {
+    const bound = bindAimd(limiter, this._aimd);
+    lifecycle.onSettled(bound.detach);
+    return bound.binding;
   }
 }

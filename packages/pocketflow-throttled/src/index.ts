@@ -10,13 +10,8 @@ export type { AcquireOptions, Limiter, LimiterStats, Permit } from "./limiters/l
 export { RateLimiter, type RateLimiterOptions } from "./limiters/sliding-window.js";
 export { TokenBucket, type TokenBucketOptions } from "./limiters/token-bucket.js";
 export { type MicroBatchOptions, type MicroBatchStats, ThrottledMicroBatchNode } from "./micro-batch.js";
-export {
-  type AdaptiveNodeStats,
-  type AdaptiveThrottleOptions,
-  AdaptiveThrottledNode,
-  type ThrottleOptions,
-  ThrottledParallelBatchNode,
-} from "./nodes.js";
+export { type ThrottleOptions, ThrottledParallelBatchNode } from "./nodes.js";
+export { type AdaptiveNodeStats, type AdaptiveThrottleOptions, AdaptiveThrottledNode } from "./adaptive-node.js";
 export {
   type AdaptiveFlowStats,
   type AdaptiveFlowThrottleOptions,

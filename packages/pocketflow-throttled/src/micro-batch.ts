@@ -6,27 +6,36 @@
  */
 import { batchItems } from "pocketflow";
 import { raw, type Validator } from "./configure.js";
-import type { Limiter } from "./limiters/limiter.js";
-import { type RunContext, type ThrottleOptions, ThrottledParallelBatchNode } from "./nodes.js";
+import { type ThrottleOptions, ThrottledParallelBatchNode } from "./nodes.js";
+import type { UnitHooks } from "./run/attempt.js";
+import { DONE } from "./run/pool.js";
 import { checkBoolean, checkCount, checkOptionalCount } from "./validate.js";
 
 /** Options of a `ThrottledMicroBatchNode`. */
 export interface MicroBatchOptions extends ThrottleOptions {
-  /** At most this many items per call (default 10). */
+  /**
+   * At most this many items per call.
+   * @default 10
+   */
   batchSize?: number;
   /**
-   * At most this many estimated tokens per call (default: no bound). Packing is
-   * greedy and in order; an item that alone exceeds the bound forms a batch of
-   * its own. Batches also stay within the limiter's `maxTokensPerWindow`.
+   * At most this many estimated tokens per call. Packing is greedy and in
+   * order; an item that alone exceeds the bound forms a batch of its own.
+   * Batches also stay within the limiter's `maxTokensPerWindow`.
+   * @default undefined (no bound)
    */
   maxBatchTokens?: number;
   /**
-   * Split a batch that failed for good in halves down to single items (default
-   * true), so one bad item costs only itself. A batch that failed on a rate
-   * limit is never split: it fails with the provider's error.
+   * Split a batch that failed for good in halves down to single items, so one
+   * bad item costs only itself. A batch that failed on a rate limit, or whose
+   * `execBatchAsync` returned the wrong number of results, is never split.
+   * @default true
    */
   splitOnError?: boolean;
 }
+
+/** `execBatchAsync` broke its contract (not one result per item): a bug of the node, not of an item, so never split. */
+class BatchShapeError extends TypeError {}
 
 /** Counters of the last run. */
 export interface MicroBatchStats {
@@ -38,15 +47,10 @@ export interface MicroBatchStats {
   splits: number;
 }
 
-/** The token budget per window of a limiter that keeps one (a `RateLimiter` with `maxTokensPerWindow`), else infinity. */
-function windowTokenBudget(limiter: Limiter): number {
-  const budget = (limiter as { maxTokensPerWindow?: unknown }).maxTokensPerWindow;
-  return typeof budget === "number" ? budget : Number.POSITIVE_INFINITY;
-}
-
-/** A batch of items: the unit of work (one call). `tokens` is its summed estimate when packing computed it. */
+/** A batch of items: the unit of work (one call). `offset` is its first item's index; `tokens` its summed estimate when packing computed it. */
 interface Batch<Item> {
   readonly items: Item[];
+  readonly offset: number;
   readonly tokens?: number;
 }
 
@@ -113,20 +117,17 @@ export class ThrottledMicroBatchNode<S = unknown, Item = unknown, Result = unkno
     const self = raw(this);
     const list = batchItems(items, self, "prepAsync");
     const iterator = list[Symbol.iterator]();
-    const batchRun = self._openRun(signal);
-    const { limiter, ctx: run } = batchRun;
     const stats = self._stats;
     Object.assign(stats, { totalItems: 0, apiCalls: 0, splits: 0 });
     const results: Result[] = [];
-    // A batch must also fit the limiter's token budget, or it could never start (its items alone could).
-    const tokenBound = Math.min(self.maxBatchTokens ?? Number.POSITIVE_INFINITY, windowTokenBudget(limiter));
-    const boundTokens = tokenBound !== Number.POSITIVE_INFINITY;
+    let tokenBound = self.maxBatchTokens ?? Number.POSITIVE_INFINITY;
     let lookahead: IteratorResult<Item> | undefined;
 
-    // Greedy packing: a batch takes items until the next would exceed batchSize or maxBatchTokens.
-    const nextBatch = (): { offset: number; batch: Batch<Item> } | undefined => {
+    // Greedy packing: a batch takes items until the next would exceed batchSize or the token bound.
+    const nextBatch = (): Batch<Item> | typeof DONE => {
       const offset = stats.totalItems;
       const batch: Item[] = [];
+      const boundTokens = tokenBound !== Number.POSITIVE_INFINITY;
       let tokens = 0;
       for (;;) {
         const step = lookahead ?? iterator.next();
@@ -142,58 +143,71 @@ export class ThrottledMicroBatchNode<S = unknown, Item = unknown, Result = unkno
         stats.totalItems++;
         if (batch.length >= self.batchSize) break;
       }
-      return batch.length > 0 ? { offset, batch: { items: batch, tokens: boundTokens ? tokens : undefined } } : undefined;
+      if (batch.length === 0) return DONE;
+      return boundTokens ? { items: batch, offset, tokens } : { items: batch, offset };
     };
-
-    const worker = async (): Promise<void> => {
-      while (!run.signal.aborted) {
-        try {
-          const packed = nextBatch(); // runs estimateTokens: a throw there fails the run too
-          if (!packed) return;
-          const out = await self._scoped(() => self._runBatch(packed.batch, run));
-          for (let i = 0; i < out.length; i++) results[packed.offset + i] = out[i] as Result;
-        } catch (error) {
-          batchRun.fail(error);
-        }
-      }
-    };
-    // No more workers than batches can exist (one item each at least).
-    const workerCount = Math.min(self._workerCount(limiter), Array.isArray(list) ? list.length : Number.POSITIVE_INFINITY);
-    await batchRun.join(Array.from({ length: workerCount }, worker));
+    await self._runUnits<Batch<Item>, Result[]>(
+      signal,
+      self._batchHooks(),
+      nextBatch,
+      (_index, out, batch) => {
+        for (let i = 0; i < out.length; i++) results[batch.offset + i] = out[i] as Result;
+      },
+      // No more workers than batches can exist (one item each at least).
+      Array.isArray(list) ? list.length : Number.POSITIVE_INFINITY,
+      (limiter) => {
+        // A batch must also fit the limiter's token budget, or it could never start (its items alone could).
+        if (limiter.maxTokensPerWindow !== undefined) tokenBound = Math.min(tokenBound, limiter.maxTokensPerWindow);
+      },
+    );
     return results;
   }
 
-  /** One batch through the limiter with retries; split on failure when allowed. @internal */
-  async _runBatch(batch: Batch<Item>, run: RunContext): Promise<Result[]> {
-    run.signal.throwIfAborted(); // a split half of a run that is over makes no call
-    return (await this._attempts(batch, run)) as Result[];
+  /** The engine's view of batches: one call each, split on failure when allowed. @internal */
+  _batchHooks(): UnitHooks<Batch<Item>, Result[]> {
+    const { classify, retryAfter, setAttempt } = this._itemHooks();
+    return {
+      classify,
+      retryAfter,
+      setAttempt,
+      call: (batch) => this._callBatch(batch.items),
+      estimate: (batch) => {
+        if (batch.tokens !== undefined) return batch.tokens; // summed while packing
+        let sum = 0;
+        for (const item of batch.items) sum += this.estimateTokens(item);
+        return sum;
+      },
+      usage: (batch, out) => this._batchUsage(batch.items, out),
+      fallback: async (batch, error, rerun) => {
+        if (batch.items.length === 1) return [await this.execFallbackAsync(batch.items[0] as Item, error)];
+        // A refusal is no item's fault, and a wrong result count is the node's: splitting would only multiply calls.
+        if (!this.splitOnError || classify(error) !== undefined || error instanceof BatchShapeError) throw error;
+        this._stats.splits++;
+        const half = Math.ceil(batch.items.length / 2);
+        const [left, right] = await Promise.all([
+          rerun({ items: batch.items.slice(0, half), offset: batch.offset }),
+          rerun({ items: batch.items.slice(half), offset: batch.offset + half }),
+        ]);
+        return [...left, ...right];
+      },
+    };
   }
 
-  override async _call(unit: unknown): Promise<unknown> {
-    const { items } = unit as Batch<Item>;
+  /** One call of `execBatchAsync`, held to its contract of one result per item. */
+  private async _callBatch(items: Item[]): Promise<Result[]> {
     this._stats.apiCalls++;
     const out = await this.execBatchAsync(items);
     if (!Array.isArray(out) || out.length !== items.length) {
       const got = Array.isArray(out) ? `${out.length} results` : `${typeof out} (not an array)`;
-      throw new TypeError(
+      throw new BatchShapeError(
         `${this.constructor.name}.execBatchAsync returned ${got} for a batch of ${items.length} items: return exactly one result per item, in order`,
       );
     }
     return out;
   }
 
-  override _unitTokens(unit: unknown): number {
-    const batch = unit as Batch<Item>;
-    if (batch.tokens !== undefined) return batch.tokens; // summed while packing
-    let sum = 0;
-    for (const item of batch.items) sum += this.estimateTokens(item);
-    return sum;
-  }
-
   /** The batch's usage: each result's `usageOf`, or its item's estimate where that is undefined (undefined if none is known). */
-  override _unitUsage(unit: unknown, result: unknown): number | undefined {
-    const { items } = unit as Batch<Item>;
-    const results = result as Result[];
+  private _batchUsage(items: Item[], results: Result[]): number | undefined {
     let sum = 0;
     let known = false;
     for (let i = 0; i < results.length; i++) {
@@ -202,20 +216,5 @@ export class ThrottledMicroBatchNode<S = unknown, Item = unknown, Result = unkno
       sum += used ?? this.estimateTokens(items[i] as Item);
     }
     return known ? sum : undefined;
-  }
-
-  override async _exhausted(unit: unknown, error: unknown, run: RunContext): Promise<unknown> {
-    const { items } = unit as Batch<Item>;
-    if (items.length === 1) return [await this.execFallbackAsync(items[0] as Item, error)];
-    // A rate limit is no item's fault: splitting would only multiply the calls that hit it.
-    const rateLimited = (this.constructor as typeof ThrottledParallelBatchNode).isRateLimitError(error);
-    if (!this.splitOnError || rateLimited) throw error;
-    this._stats.splits++;
-    const half = Math.ceil(items.length / 2);
-    const [left, right] = await Promise.all([
-      this._runBatch({ items: items.slice(0, half) }, run),
-      this._runBatch({ items: items.slice(half) }, run),
-    ]);
-    return [...left, ...right];
   }
 }

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { RateLimitHit } from "../src/errors.js";
 import { AdaptiveThrottledBatchFlow, type FlowResult, ThrottledAsyncParallelBatchFlow } from "../src/flows.js";
 import { RateLimiter } from "../src/limiters/sliding-window.js";
-import { AdaptiveThrottledNode } from "../src/nodes.js";
+import { AdaptiveThrottledNode } from "../src/adaptive-node.js";
 import { delay, Gauge } from "./limiter-support.js";
 
 // ---------------------------------------------------------------------------

@@ -343,8 +343,8 @@ describe("ThrottledMicroBatchNode results", () => {
     await expect(node.runAsync({ items: [1, 2] })).rejects.toThrow(/string \(not an array\) for a batch of 2 items/);
   });
 
-  it("treats an answer of the wrong length like any failed batch: it is split and the halves answered", async () => {
-    // e.g. an LLM asked for 4 fields that returns 3: smaller batches are more likely to come back whole.
+  it("rejects a batch answered with the wrong number of results without splitting it, naming both lengths", async () => {
+    // A wrong count is the node's bug (its execBatchAsync contract), not an item's: splitting would only multiply calls.
     class ShortWhenLarge extends Batcher {
       override async execBatchAsync(items: number[]): Promise<string[]> {
         this.calls.push([...items]);
@@ -352,12 +352,9 @@ describe("ThrottledMicroBatchNode results", () => {
       }
     }
     const node = new ShortWhenLarge({ batchSize: 4 });
-    const shared: Shared = { items: range(1, 4) };
 
-    await node.runAsync(shared);
-
-    expect(shared.results).toEqual(answers(range(1, 4)));
-    expect(node.stats).toEqual({ totalItems: 4, apiCalls: 3, splits: 1 });
+    await expect(node.runAsync({ items: range(1, 4) })).rejects.toThrow(/returned 3 results for a batch of 4 items/);
+    expect(node.stats).toEqual({ totalItems: 4, apiCalls: 1, splits: 0 });
   });
 
   it("rejects naming execBatchAsync when a subclass does not implement it", async () => {
@@ -446,7 +443,7 @@ describe("ThrottledMicroBatchNode splitting", () => {
     expect(node.stats).toEqual({ totalItems: 2, apiCalls: 5, splits: 1 });
   });
 
-  it("never splits a batch that failed on a rate limit: it rejects with the provider's error after one call", async () => {
+  it("never splits a batch that failed on a rate limit: with no re-runs left it rejects with the provider's error after one call", async () => {
     const limited = Object.assign(new Error("Too Many Requests"), { status: 429 });
     class RateLimited extends Batcher {
       override async execBatchAsync(items: number[]): Promise<string[]> {
@@ -454,7 +451,7 @@ describe("ThrottledMicroBatchNode splitting", () => {
         throw limited;
       }
     }
-    const node = new RateLimited({ batchSize: 4 });
+    const node = new RateLimited({ batchSize: 4, maxRateLimitRetries: 0 });
 
     await expect(node.runAsync({ items: range(1, 4) })).rejects.toBe(limited);
     expect(node.stats).toEqual({ totalItems: 4, apiCalls: 1, splits: 0 });

@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { AcquireOptions, Limiter, Permit } from "../src/limiters/limiter.js";
 import { RateLimiter } from "../src/limiters/sliding-window.js";
 import { TokenBucket } from "../src/limiters/token-bucket.js";
-import { AdaptiveThrottledNode, ThrottledParallelBatchNode } from "../src/nodes.js";
+import { AdaptiveThrottledNode } from "../src/adaptive-node.js";
+import { ThrottledParallelBatchNode } from "../src/nodes.js";
 
 afterEach(() => {
   vi.useRealTimers();

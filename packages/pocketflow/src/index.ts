@@ -51,21 +51,31 @@ function nodeName(node: object): string {
 
 /** Blocks the thread for `ms` without spinning (Python's `time.sleep`). */
 function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.max(0, ms));
 }
+
+/** setTimeout's longest delay; a longer sleep re-arms, so no TimeoutOverflowWarning ever fires. */
+const MAX_TIMER_MS = 2_147_483_647;
 
 /** Resolves after `ms`; rejects with exactly `signal.reason` on abort and leaves no timer or listener behind. @internal */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
+    const until = performance.now() + ms;
+    let timer: ReturnType<typeof setTimeout>;
     const onAbort = () => {
       clearTimeout(timer);
       reject(signal?.reason);
     };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
+    const arm = (delay: number) => {
+      timer = setTimeout(() => {
+        const left = until - performance.now();
+        if (left > 1) return arm(left);
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      }, Math.min(MAX_TIMER_MS, Math.max(0, delay)));
+    };
+    arm(ms);
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }

@@ -10,7 +10,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { AdaptiveThrottledBatchFlow, ThrottledAsyncParallelBatchFlow } from "../../src/flows.js";
 import { RateLimiter } from "../../src/limiters/sliding-window.js";
 import { TokenBucket } from "../../src/limiters/token-bucket.js";
-import { AdaptiveThrottledNode, ThrottledParallelBatchNode } from "../../src/nodes.js";
+import { AdaptiveThrottledNode } from "../../src/adaptive-node.js";
+import { ThrottledParallelBatchNode } from "../../src/nodes.js";
 import { FlowPresets, FlowRateLimitConfig, Presets, RateLimitConfig } from "../../src/presets.js";
 import { LimiterRegistry } from "../../src/registry.js";
 

@@ -14,7 +14,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { RateLimitHit } from "../../src/errors.js";
 import { AdaptiveThrottledBatchFlow, type FlowResult, ThrottledAsyncParallelBatchFlow } from "../../src/flows.js";
 import { RateLimiter } from "../../src/limiters/sliding-window.js";
-import { AdaptiveThrottledNode, ThrottledParallelBatchNode } from "../../src/nodes.js";
+import { AdaptiveThrottledNode } from "../../src/adaptive-node.js";
+import { ThrottledParallelBatchNode } from "../../src/nodes.js";
 import { LimiterRegistry } from "../../src/registry.js";
 import {
   deferred,
@@ -98,20 +99,18 @@ class Attempts {
   }
 }
 
+/** The fixed node's `maxRateLimitRetries` default (DESIGN section 4). */
+const DEFAULT_RATE_LIMIT_RETRIES = 5;
+
 /** How an item's plan must end under the node's retry budgets. */
 type Fate = "ok" | "fails";
 
-/** A plain throttled node's item ends well iff its faults fit in `maxRetries - 1` retries (429s included). */
-function throttledFate(plan: ItemPlan, maxRetries: number): Fate {
-  return plan.faults.length <= maxRetries - 1 ? "ok" : "fails";
-}
-
 /**
- * An adaptive node's item ends well iff its 429s fit in `maxRateLimitRetries`
+ * An item of a throttled node (fixed or adaptive) ends well iff its 429s fit in `maxRateLimitRetries`
  * re-runs (1 + maxRateLimitRetries attempts in all) and its other errors in
  * `maxRetries - 1` retries.
  */
-function adaptiveFate(plan: ItemPlan, maxRetries: number, maxRateLimitRetries: number): Fate {
+function itemFate(plan: ItemPlan, maxRetries: number, maxRateLimitRetries: number): Fate {
   const rateLimits = plan.faults.filter((fault) => fault !== "transient").length;
   const transients = plan.faults.length - rateLimits;
   return rateLimits <= maxRateLimitRetries && transients <= maxRetries - 1 ? "ok" : "fails";
@@ -204,7 +203,7 @@ describe("ThrottledParallelBatchNode under injected faults", () => {
           );
           await untilIdle(() => attempts.inFlight === 0 && (!shared || (shared.limiter.active === 0 && shared.limiter.pending === 0)));
 
-          const fates = plans.map((plan) => throttledFate(plan, maxRetries));
+          const fates = plans.map((plan) => itemFate(plan, maxRetries, DEFAULT_RATE_LIMIT_RETRIES));
           expectNodeOutcome(outcome, attempts, fates, stepFault, stepError, store);
         },
       ),
@@ -268,7 +267,7 @@ describe("AdaptiveThrottledNode under injected faults", () => {
           await untilIdle(() => attempts.inFlight === 0 && (!shared || (shared.limiter.active === 0 && shared.limiter.pending === 0)));
 
           const fates = plans.map((plan) =>
-            adaptiveFate(plan, options.maxRetries, options.maxRateLimitRetries),
+            itemFate(plan, options.maxRetries, options.maxRateLimitRetries),
           );
           expectNodeOutcome(outcome, attempts, fates, stepFault, stepError, store);
           expect(levelsOutOfBounds).toEqual([]);
@@ -420,7 +419,7 @@ describe("ThrottledAsyncParallelBatchFlow over a nested flow of nodes, under inj
               attempts.every((a) => a.inFlight === 0) && (!shared || (shared.limiter.active === 0 && shared.limiter.pending === 0)),
           );
 
-          const fates = plans.map((plan) => instanceFate(plan, (item) => throttledFate(item, maxRetries)));
+          const fates = plans.map((plan) => instanceFate(plan, (item) => itemFate(item, maxRetries, DEFAULT_RATE_LIMIT_RETRIES)));
           expectFlowOutcome(outcome, attempts, fates, flowFault, flowError, store, flow.stats);
         },
       ),
@@ -497,7 +496,7 @@ describe("AdaptiveThrottledBatchFlow over a nested flow with an adaptive node, u
           );
 
           const fates = plans.map((plan) =>
-            instanceFate(plan, (item) => adaptiveFate(item, retries.maxRetries, retries.maxRateLimitRetries)),
+            instanceFate(plan, (item) => itemFate(item, retries.maxRetries, retries.maxRateLimitRetries)),
           );
           expectFlowOutcome(outcome, attempts, fates, flowFault, flowError, store, flow.stats);
           expect(levelsOutOfBounds).toEqual([]);

@@ -8,7 +8,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { RateLimitHit } from "../../src/errors.js";
 import { AdaptiveThrottledBatchFlow, ThrottledAsyncParallelBatchFlow } from "../../src/flows.js";
 import { RateLimiter } from "../../src/limiters/sliding-window.js";
-import { AdaptiveThrottledNode, ThrottledParallelBatchNode } from "../../src/nodes.js";
+import { AdaptiveThrottledNode } from "../../src/adaptive-node.js";
+import { ThrottledParallelBatchNode } from "../../src/nodes.js";
 import { LimiterRegistry } from "../../src/registry.js";
 import {
   ConcurrencyProbe,
