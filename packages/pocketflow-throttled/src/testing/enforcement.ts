@@ -109,12 +109,15 @@ export function admit(limits: readonly Limit[], charge: Charge, now: number): Ad
   return { charge, handles: limits.map((limit) => limit.meter.take(amountOf(limit.kind, charge), now)) };
 }
 
-/** Replaces an admission's charge by what the request really used. */
-export function settle(limits: readonly Limit[], admission: Admission, actual: Charge, now: number): void {
+/**
+ * Replaces an admission's charge by what the request used: as the style counts it (`used`) for the style's
+ * limits, as its usage reports it (`reported`) for custom windows.
+ */
+export function settle(limits: readonly Limit[], admission: Admission, used: Charge, reported: Charge, now: number): void {
   limits.forEach((limit, index) => {
     const charged = amountOf(limit.kind, admission.charge);
-    const used = amountOf(limit.kind, actual);
-    if (used !== charged) limit.meter.settle(admission.handles[index]!, charged, used, now);
+    const actual = amountOf(limit.kind, limit.scope === "window" ? reported : used);
+    if (actual !== charged) limit.meter.settle(admission.handles[index]!, charged, actual, now);
   });
 }
 

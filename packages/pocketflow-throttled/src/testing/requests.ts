@@ -12,8 +12,11 @@ export class BadRequest extends Error {}
 /** A request understood: its charge at arrival, and how to answer it. */
 export interface Parsed {
   charge: Charge;
-  /** The answer's body and what the request really used (what its usage reports, as the style counts it). */
-  answer(id: number): { body: unknown; used: Charge };
+  /**
+   * The answer's body, what the style counts as used (`used`: OpenAI keeps `max_tokens`), and what the
+   * usage reports (`reported`: input and produced output).
+   */
+  answer(id: number): { body: unknown; used: Charge; reported: Charge };
 }
 
 type Body = Record<string, unknown>;
@@ -97,7 +100,7 @@ const chatCompletion: Route = (body) => {
         ],
         usage,
       };
-      return { body: body_, used: { input, output: max ?? reply.tokens } };
+      return { body: body_, used: { input, output: max ?? reply.tokens }, reported: { input, output: reply.tokens } };
     },
   };
 };
@@ -120,7 +123,7 @@ const embeddings: Route = (body) => {
         return { object: "embedding", index, embedding };
       });
       const usage = { prompt_tokens: input, total_tokens: input };
-      return { body: { object: "list", data, model: modelOf(body, "embedding-sim"), usage }, used: { input, output: 0 } };
+      return { body: { object: "list", data, model: modelOf(body, "embedding-sim"), usage }, used: { input, output: 0 }, reported: { input, output: 0 } };
     },
   };
 };
@@ -146,7 +149,7 @@ const message: Route = (body) => {
         stop_sequence: null,
         usage: { input_tokens: input, output_tokens: reply.tokens },
       };
-      return { body: answer, used: { input, output: reply.tokens } };
+      return { body: answer, used: { input, output: reply.tokens }, reported: { input, output: reply.tokens } };
     },
   };
 };
@@ -176,7 +179,7 @@ const generateContent: Route = (body, model) => {
         modelVersion: model ?? "gemini-sim",
         responseId: `resp-sim-${id}`,
       };
-      return { body: answer, used: { input, output: reply.tokens } };
+      return { body: answer, used: { input, output: reply.tokens }, reported: { input, output: reply.tokens } };
     },
   };
 };

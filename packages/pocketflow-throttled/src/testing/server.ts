@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
 import { mulberry32 } from "./answers.js";
-import { type Admission, admit, limitsOf, settle } from "./enforcement.js";
+import { type Admission, admit, type Charge, limitsOf, settle } from "./enforcement.js";
 import { resolveOptions, type ProviderStyle, type SimulatedProviderOptions } from "./options.js";
 import { BadRequest, routeOf, ROUTES, type Parsed } from "./requests.js";
 import {
@@ -73,7 +73,7 @@ export interface SimulatedProvider {
   arrivals(): readonly number[];
   /** Most accepted arrivals in any half-open interval `[t, t + windowMs)`. */
   maxInAnyWindow(windowMs: number): number;
-  /** Most tokens (input + output, as settled) of the accepted arrivals of any `[t, t + windowMs)`. */
+  /** Most tokens (input + output as the usage reports them) of the accepted arrivals of any `[t, t + windowMs)`. */
   maxTokensInAnyWindow(windowMs: number): number;
   /** Accepted arrivals per consecutive `windowMs` since start (or `resetStats()`): element i counts `[i·w, (i+1)·w)`. */
   startsPerWindow(windowMs: number): number[];
@@ -229,11 +229,11 @@ export async function startSimulatedProvider(options: SimulatedProviderOptions =
     stats.inFlight++;
     stats.maxConcurrentSeen = Math.max(stats.maxConcurrentSeen, stats.inFlight);
     inFlightEnds.set(id, now + latency);
-    const finish = (used: { input: number; output: number }): void => {
+    const finish = (used: Charge, reported = used): void => {
       stats.inFlight = Math.max(0, stats.inFlight - 1);
       inFlightEnds.delete(id);
-      settle(limits, admission, used, performance.now());
-      if (history === arrivalTimes) arrivalTokens[index] = used.input + used.output;
+      settle(limits, admission, used, reported, performance.now());
+      if (history === arrivalTimes) arrivalTokens[index] = reported.input + reported.output;
     };
     if (!(await wait(latency, res))) {
       // The client went away: the input was read, no output produced.
@@ -246,8 +246,8 @@ export async function startSimulatedProvider(options: SimulatedProviderOptions =
       send(res, errorReply(style, 500, style === "openai" ? "server_error" : "api_error", "Simulated server error."), ids);
       return;
     }
-    const { body, used } = parsed.answer(id);
-    finish(used);
+    const { body, used, reported } = parsed.answer(id);
+    finish(used, reported);
     stats.answered++;
     send(res, { status: 200, headers: {}, body }, { ...ids, ...rateLimitHeaders(style, limits, performance.now()) });
   }
