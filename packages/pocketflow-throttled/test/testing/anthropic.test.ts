@@ -2,7 +2,7 @@
  * Anthropic style, through the real `@anthropic-ai/sdk` client (1.12.0, retries off): RPM, ITPM and OTPM as
  * continuously refilling token buckets, `anthropic-ratelimit-*` headers, the 429 body, 529 overloaded.
  */
-import Anthropic, { APIError, RateLimitError } from "@anthropic-ai/sdk";
+import Anthropic, { type APIError, RateLimitError } from "@anthropic-ai/sdk";
 import { describe, expect, it } from "vitest";
 import type { SimulatedProvider } from "../../src/testing/index.js";
 import { rejectionOf, sleep, start } from "./support.js";
