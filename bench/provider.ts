@@ -1,13 +1,35 @@
 /**
- * The strict simulated provider, in a child process: `startRemoteProvider`
- * mirrors the cookbook's `startSimulatedProvider`, with async accessors.
+ * The strict simulated provider (`pocketflow-throttled/testing`), in a child
+ * process, with one sliding window the bench's limiters mirror: the bench's
+ * own option and counter names, with async accessors.
  */
 import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import type {
-  SimulatedProviderOptions,
-  SimulatedProviderStats,
-} from "../cookbook/rate-limited-llm-batch/simulated-provider.js";
+
+/** The provider of a bench section: one sliding window of requests and tokens per `windowMs`, counted by arrival. */
+export interface SimulatedProviderOptions {
+  requestsPerWindow?: number;
+  tokensPerWindow?: number;
+  /** Default 60_000. */
+  windowMs?: number;
+  maxConcurrent?: number;
+  /** Ms per answer, or a `[min, max]` range (default 20). */
+  latencyMs?: number | readonly [number, number];
+  failureRate?: number;
+  seed?: number;
+}
+
+/** The provider's counters under the bench's names. */
+export interface SimulatedProviderStats {
+  served: number;
+  rejected: number;
+  rejectedRequests: number;
+  rejectedTokens: number;
+  rejectedConcurrency: number;
+  peakConcurrency: number;
+  inFlight: number;
+  failures: number;
+}
 
 export interface RemoteProvider {
   readonly url: string;

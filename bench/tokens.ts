@@ -7,7 +7,7 @@
  * (for comparison) with the same estimates left unsettled.
  */
 import { RateLimiter, ThrottledParallelBatchNode } from "pocketflow-throttled";
-import { simulatedReply } from "../cookbook/rate-limited-llm-batch/simulated-provider.js";
+import { simulatedReply } from "pocketflow-throttled/testing";
 import { warmUp } from "./compliance.js";
 import { percent, postJson, type Row, row, type SectionResult, seconds, times } from "./lib.js";
 import { startRemoteProvider } from "./provider.js";

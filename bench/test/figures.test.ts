@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { type SimulatedProvider, startSimulatedProvider } from "../../cookbook/rate-limited-llm-batch/simulated-provider.js";
+import { type SimulatedProvider, startSimulatedProvider } from "pocketflow-throttled/testing";
 import { minimumMakespan } from "../compliance.js";
 import { compact, renderTable, row, times } from "../lib.js";
 import { makeRequests, minimumTokenMakespan } from "../tokens.js";
@@ -21,11 +21,11 @@ describe("theoretical minimum makespans", () => {
 describe("token bench requests", () => {
   let provider: SimulatedProvider | undefined;
   afterEach(async () => {
-    await provider?.close();
+    await provider?.stop();
   });
 
   it("cost exactly what the simulated provider charges and reports as usage", async () => {
-    provider = await startSimulatedProvider({ latencyMs: 0, tokensPerWindow: 10_000, windowMs: 1000 });
+    provider = await startSimulatedProvider({ latencyMs: 0, limits: { windows: [{ seconds: 1, maxTokens: 10_000 }] } });
     const [request] = makeRequests(1);
     const response = await fetch(`${provider.baseURL}/chat/completions`, {
       method: "POST",
@@ -35,7 +35,7 @@ describe("token bench requests", () => {
     const body = (await response.json()) as { usage: { total_tokens: number } };
 
     expect(body.usage.total_tokens).toBe(request?.cost);
-    expect(provider.maxTokensInAnyWindow()).toBe(request?.cost);
+    expect(provider.maxTokensInAnyWindow(1000)).toBe(request?.cost);
   });
 });
 

@@ -10,11 +10,10 @@
  *   npx tsx adaptive-example.ts
  */
 import { AdaptiveThrottledNode, type AdaptiveNodeStats } from "pocketflow-throttled";
-import { type SimulatedProviderOptions, startSimulatedProvider, type SimulatedProvider } from "./simulated-provider.js";
-import { callLlm, isMain, type LlmResult, secondsSince } from "./utils.js";
+import { callLlm, type DemoProviderOptions, isMain, type LlmResult, secondsSince, type SimulatedProvider, startDemoProvider } from "./utils.js";
 
 /** The API's hidden limit: 6 in flight; 50–150 ms per call. */
-export const UNPREDICTABLE_API: SimulatedProviderOptions = { maxConcurrent: 6, latencyMs: [50, 150] };
+export const UNPREDICTABLE_API: DemoProviderOptions = { maxConcurrent: 6, latencyMs: [50, 150] };
 
 interface Shared {
   items: number[];
@@ -56,7 +55,7 @@ export class AdaptiveProcessingNode extends AdaptiveThrottledNode<Shared, number
 export interface AdaptiveOptions {
   batches?: number;
   batchSize?: number;
-  api?: SimulatedProviderOptions;
+  api?: DemoProviderOptions;
   log?: (line: string) => void;
 }
 
@@ -85,7 +84,7 @@ export async function runAdaptiveDemo(options: AdaptiveOptions = {}): Promise<Ad
   const batches = options.batches ?? 5;
   const batchSize = options.batchSize ?? 50;
   const log = options.log ?? ((line: string) => console.log(line));
-  const api = await startSimulatedProvider(options.api ?? UNPREDICTABLE_API);
+  const api = await startDemoProvider(options.api ?? UNPREDICTABLE_API);
   try {
     const node = new AdaptiveProcessingNode(api);
     log("=".repeat(60));
@@ -106,7 +105,7 @@ export async function runAdaptiveDemo(options: AdaptiveOptions = {}): Promise<Ad
     for (let batch = 1; batch <= batches; batch++) {
       const items = Array.from({ length: batchSize }, (_, i) => (batch - 1) * batchSize + i);
       const shared: Shared = { items };
-      const rejectedBefore = api.stats.rejected;
+      const rejectedBefore = api.stats.refused;
       const start = performance.now();
       await node.runAsync(shared);
       const processed = shared.results?.length ?? 0;
@@ -116,7 +115,7 @@ export async function runAdaptiveDemo(options: AdaptiveOptions = {}): Promise<Ad
         items: items.length,
         processed,
         seconds: secondsSince(start),
-        rateLimited: api.stats.rejected - rejectedBefore,
+        rateLimited: api.stats.refused - rejectedBefore,
         ...node.stats,
       };
       figures.push(row);
@@ -133,9 +132,9 @@ export async function runAdaptiveDemo(options: AdaptiveOptions = {}): Promise<Ad
     const report: AdaptiveReport = {
       batches: figures,
       final: node.stats,
-      served: api.stats.served,
-      rejected: api.stats.rejected,
-      peakConcurrency: api.stats.peakConcurrency,
+      served: api.stats.answered,
+      rejected: api.stats.refused,
+      peakConcurrency: api.stats.maxConcurrentSeen,
       lost,
     };
     log(`\n${"-".repeat(40)}\nFinal statistics:\n${"-".repeat(40)}`);
@@ -152,7 +151,7 @@ The AdaptiveThrottledNode:
 4. keeps what it learnt for the next batch (node.stats; resetAdaptiveState() starts over).`);
     return report;
   } finally {
-    await api.close();
+    await api.stop();
   }
 }
 

@@ -10,7 +10,7 @@ import { dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { AsyncFlow } from "pocketflow";
 import { RedisLimiter, ThrottledParallelBatchNode } from "pocketflow-throttled";
-import { startSimulatedProvider } from "./simulated-provider.js";
+import { startDemoProvider } from "./utils.js";
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 
@@ -120,7 +120,7 @@ export async function runDistributed(
   const workers = options.workers ?? 4;
   const items = options.items ?? 30;
   const windowSeconds = options.windowSeconds ?? LIMIT.windowSeconds;
-  const provider = await startSimulatedProvider({ ...PROVIDER, latencyMs: [20, 60] });
+  const provider = await startDemoProvider({ ...PROVIDER, latencyMs: [20, 60] });
   const key = `pocketflow:cookbook:distributed:${process.pid}:${Date.now()}`;
   const started = performance.now();
   try {
@@ -131,15 +131,15 @@ export async function runDistributed(
     return {
       workers: reports,
       totalRequests: total,
-      served: provider.stats.served,
-      rejected429: provider.stats.rejected,
+      served: provider.stats.answered,
+      rejected429: provider.stats.refused,
       maxStartsInAnyWindow: provider.maxInAnyWindow(PROVIDER.windowMs),
       makespanSeconds: (performance.now() - started) / 1000,
-      startSpanSeconds: startSpan(provider.admittedTimestamps()),
+      startSpanSeconds: startSpan(provider.arrivals()),
       theoreticalMinimumSeconds: ((Math.ceil(total / PROVIDER.requestsPerWindow) - 1) * PROVIDER.windowMs) / 1000,
     };
   } finally {
-    await provider.close();
+    await provider.stop();
   }
 }
 

@@ -19,8 +19,7 @@ import {
   ThrottledAsyncParallelBatchFlow,
   ThrottledParallelBatchNode,
 } from "pocketflow-throttled";
-import { type SimulatedProvider, startSimulatedProvider } from "./simulated-provider.js";
-import { callLlm, isMain, secondsSince } from "./utils.js";
+import { callLlm, isMain, secondsSince, type SimulatedProvider, startDemoProvider } from "./utils.js";
 
 interface Shared {
   userIds: number[];
@@ -145,7 +144,7 @@ export interface FlowExamplesOptions {
 
 export async function runFlowThrottleExamples(options: FlowExamplesOptions = {}): Promise<FlowExamplesReport> {
   const log = options.log ?? ((line: string) => console.log(line));
-  const api = await startSimulatedProvider({ latencyMs: options.latencyMs ?? [50, 150] });
+  const api = await startDemoProvider({ latencyMs: options.latencyMs ?? [50, 150] });
   try {
     // --- 1. Basic -------------------------------------------------------------------------------------------
     log(`${"=".repeat(60)}\nExample 1: Basic flow throttling\n${"=".repeat(60)}`);
@@ -159,8 +158,8 @@ export async function runFlowThrottleExamples(options: FlowExamplesOptions = {})
     const basic: FlowRunFigures = {
       users: basicShared.userIds.length,
       usersDone: Object.keys(basicShared.orders ?? {}).length,
-      apiCalls: api.stats.served,
-      peakConcurrency: api.stats.peakConcurrency,
+      apiCalls: api.stats.answered,
+      peakConcurrency: api.stats.maxConcurrentSeen,
       limit: basicFlow.maxConcurrentFlows,
       seconds: secondsSince(start),
       stats: basicFlow.stats,
@@ -183,8 +182,8 @@ export async function runFlowThrottleExamples(options: FlowExamplesOptions = {})
     const nested: FlowRunFigures = {
       users: nestedShared.userIds.length,
       usersDone: Object.keys(nestedShared.userData ?? {}).length,
-      apiCalls: api.stats.served,
-      peakConcurrency: api.stats.peakConcurrency,
+      apiCalls: api.stats.answered,
+      peakConcurrency: api.stats.maxConcurrentSeen,
       limit: nestedFlow.maxConcurrentFlows * dataNode.maxConcurrent,
       seconds: secondsSince(start),
       stats: nestedFlow.stats,
@@ -233,7 +232,7 @@ export async function runFlowThrottleExamples(options: FlowExamplesOptions = {})
 3. FlowPresets give ready-made flow limits; ADAPTIVE_* are for AdaptiveThrottledBatchFlow.`);
     return { basic, nested, presets };
   } finally {
-    await api.close();
+    await api.stop();
   }
 }
 

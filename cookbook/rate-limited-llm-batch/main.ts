@@ -23,20 +23,7 @@ import {
   ThrottledParallelBatchNode,
 } from "pocketflow-throttled";
 import { BatchProgress } from "./progress.js";
-import { type SimulatedProvider, type SimulatedProviderOptions, startSimulatedProvider } from "./simulated-provider.js";
-import {
-  callLlm,
-  checkApiKey,
-  isMain,
-  type LlmResult,
-  MissingApiKeyError,
-  makeTranslationPrompt,
-  PROVIDERS,
-  type ProviderName,
-  secondsSince,
-  sleep,
-  stopMockProvider,
-} from "./utils.js";
+import { callLlm, checkApiKey, type DemoProviderOptions, isMain, type LlmResult, makeTranslationPrompt, MissingApiKeyError, type ProviderName, PROVIDERS, secondsSince, type SimulatedProvider, sleep, startDemoProvider, stopMockProvider } from "./utils.js";
 
 // =============================================================================
 // Sample data
@@ -175,7 +162,7 @@ export async function runTranslation(options: TranslationOptions = {}): Promise<
 // =============================================================================
 
 /** The strict provider of the comparison: 60 requests per 2 s window, 10 in flight, 30–80 ms per call. */
-export const COMPARE_SERVER: SimulatedProviderOptions = {
+export const COMPARE_SERVER: DemoProviderOptions = {
   requestsPerWindow: 60,
   windowMs: 2000,
   maxConcurrent: 10,
@@ -186,7 +173,7 @@ export interface CompareOptions {
   /** Translations in the batch (default 100): `items / languages.length` sentences × languages. */
   items?: number;
   /** The simulated provider's limits (default {@link COMPARE_SERVER}). */
-  server?: SimulatedProviderOptions;
+  server?: DemoProviderOptions;
   log?: (line: string) => void;
   /** How much longer our window is than the server's (default 0.25; see `providerLimiter`). */
   headroom?: number;
@@ -360,7 +347,7 @@ class PerSentenceFlow extends ThrottledAsyncParallelBatchFlow<CompareShared> {
  * time. Against a 60 s window that is under 1%; against this demo's 2 s window
  * it takes a quarter.
  */
-function providerLimiter(server: SimulatedProviderOptions, headroom: number): RateLimiter {
+function providerLimiter(server: DemoProviderOptions, headroom: number): RateLimiter {
   return new RateLimiter({
     maxConcurrent: server.maxConcurrent ?? 10,
     maxPerWindow: server.requestsPerWindow,
@@ -407,7 +394,7 @@ export async function runComparison(options: CompareOptions = {}): Promise<Compa
 
   // One server for every run (its connections stay open between runs); each run waits until the
   // previous run's requests have left the server's window, so runs do not count against each other.
-  const server = await startSimulatedProvider(serverOptions);
+  const server = await startDemoProvider(serverOptions);
   const rows: CompareRow[] = [];
   try {
     for (const [index, scenario] of scenarios.entries()) {
@@ -420,8 +407,8 @@ export async function runComparison(options: CompareOptions = {}): Promise<Compa
               label: scenario.approach,
               total,
               limiter: scenario.limiter,
-              requests: () => server.stats.served + server.stats.rejected,
-              rejected: () => server.stats.rejected,
+              requests: () => server.stats.answered + server.stats.refused,
+              rejected: () => server.stats.refused,
               log,
             });
       const shared: CompareShared = { sentences, languages: COMPARE_LANGUAGES, done: new Map() };
@@ -436,15 +423,15 @@ export async function runComparison(options: CompareOptions = {}): Promise<Compa
         seconds: secondsSince(start),
         done: shared.done.size,
         total,
-        rateLimited: server.stats.rejected,
-        peakConcurrency: server.stats.peakConcurrency,
+        rateLimited: server.stats.refused,
+        peakConcurrency: server.stats.maxConcurrentSeen,
         useCase: scenario.useCase,
       };
       rows.push(row);
       log(`${row.approach}: ${row.seconds.toFixed(2)} s, ${row.done}/${row.total} translated, ${row.rateLimited} × 429`);
     }
   } finally {
-    await server.close();
+    await server.stop();
   }
   log("");
   log(formatTable(rows));

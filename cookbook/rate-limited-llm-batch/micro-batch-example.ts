@@ -10,11 +10,10 @@
  *   npx tsx micro-batch-example.ts
  */
 import { RateLimiter, ThrottledMicroBatchNode } from "pocketflow-throttled";
-import { type SimulatedProvider, type SimulatedProviderOptions, startSimulatedProvider } from "./simulated-provider.js";
-import { embedTexts, isMain, secondsSince, sleep } from "./utils.js";
+import { type DemoProviderOptions, embedTexts, isMain, secondsSince, type SimulatedProvider, sleep, startDemoProvider } from "./utils.js";
 
 /** The embeddings provider: 60 requests per 1 s window, 10 in flight, 30–80 ms per call. */
-export const EMBEDDINGS_SERVER: SimulatedProviderOptions = {
+export const EMBEDDINGS_SERVER: DemoProviderOptions = {
   requestsPerWindow: 60,
   windowMs: 1000,
   maxConcurrent: 10,
@@ -66,7 +65,7 @@ export interface EmbeddingRun {
 export interface MicroBatchOptions {
   texts?: number;
   batchSizes?: number[];
-  server?: SimulatedProviderOptions;
+  server?: DemoProviderOptions;
   /** How much longer our window is than the server's (default 0.25: see main.ts's `providerLimiter`). */
   headroom?: number;
   log?: (line: string) => void;
@@ -87,7 +86,7 @@ export async function runMicroBatchExample(options: MicroBatchOptions = {}): Pro
     `Provider: ${serverOptions.requestsPerWindow ?? "unlimited"} requests per ${windowMs / 1000} s window, ${serverOptions.maxConcurrent ?? "unlimited"} in flight\n`,
   );
 
-  const server = await startSimulatedProvider(serverOptions);
+  const server = await startDemoProvider(serverOptions);
   const runs: EmbeddingRun[] = [];
   try {
     for (const batchSize of batchSizes) {
@@ -107,15 +106,15 @@ export async function runMicroBatchExample(options: MicroBatchOptions = {}): Pro
         texts: texts.length,
         vectors: shared.vectors?.length ?? 0,
         apiCalls: node.stats.apiCalls,
-        served: server.stats.served,
-        rateLimited: server.stats.rejected,
+        served: server.stats.answered,
+        rateLimited: server.stats.refused,
         seconds: secondsSince(start),
       };
       runs.push(run);
       log(`batchSize ${batchSize}: ${run.vectors} vectors, ${run.apiCalls} calls, ${run.seconds.toFixed(2)} s, ${run.rateLimited} × 429`);
     }
   } finally {
-    await server.close();
+    await server.stop();
   }
   log("\n| batchSize | texts | calls | time | 429s |\n|---:|---:|---:|---:|---:|");
   for (const run of runs) log(`| ${run.batchSize} | ${run.texts} | ${run.apiCalls} | ${run.seconds.toFixed(2)} s | ${run.rateLimited} |`);

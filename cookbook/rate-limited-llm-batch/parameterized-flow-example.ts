@@ -13,8 +13,7 @@
  */
 import { AsyncNode } from "pocketflow";
 import { type FlowThrottleStats, ThrottledAsyncParallelBatchFlow } from "pocketflow-throttled";
-import { type SimulatedProvider, startSimulatedProvider } from "./simulated-provider.js";
-import { callLlm, isMain, secondsSince, sleep } from "./utils.js";
+import { callLlm, isMain, secondsSince, type SimulatedProvider, sleep, startDemoProvider } from "./utils.js";
 
 /** What the nodes of this example share: the API, where to print, and how long local work takes. */
 interface Context {
@@ -264,7 +263,7 @@ export interface ParameterizedOptions {
 
 export async function runParameterizedExamples(options: ParameterizedOptions = {}): Promise<ParameterizedReport> {
   const log = options.log ?? ((line: string) => console.log(line));
-  const api = await startSimulatedProvider({ latencyMs: options.latencyMs ?? [80, 150] });
+  const api = await startDemoProvider({ latencyMs: options.latencyMs ?? [80, 150] });
   const context: Context = { api, log, workMs: options.workMs ?? 100 };
   const heading = (title: string) => log(`\n${"=".repeat(70)}\n${title}\n${"=".repeat(70)}`);
   try {
@@ -344,7 +343,7 @@ export async function runParameterizedExamples(options: ParameterizedOptions = {
       stats: [userFlow.stats, documentFlow.stats, regionFlow.stats, jobFlow.stats],
     };
   } finally {
-    await api.close();
+    await api.stop();
   }
 }
 

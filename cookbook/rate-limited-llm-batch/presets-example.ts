@@ -13,8 +13,7 @@ import {
   ThrottledParallelBatchNode,
   type ThrottleOptions,
 } from "pocketflow-throttled";
-import { type SimulatedProvider, startSimulatedProvider } from "./simulated-provider.js";
-import { callLlm, isMain, secondsSince } from "./utils.js";
+import { callLlm, isMain, secondsSince, type SimulatedProvider, startDemoProvider } from "./utils.js";
 
 interface Shared {
   items: number[];
@@ -106,7 +105,7 @@ export async function runPresetsDemo(options: PresetsOptions = {}): Promise<Pres
     }
   }
 
-  const api = await startSimulatedProvider({ latencyMs: options.latencyMs ?? 20 });
+  const api = await startDemoProvider({ latencyMs: options.latencyMs ?? 20 });
   try {
     log(`\n${"=".repeat(60)}\nUsing RateLimitConfig\n${"=".repeat(60)}`);
     const config = Presets.CONFIGS.anthropic_tier1;
@@ -166,7 +165,7 @@ const config = Presets.CONFIGS.conservative;
 const typed = new ThrottledParallelBatchNode(config.toDict());`);
     return runs;
   } finally {
-    await api.close();
+    await api.stop();
   }
 }
 

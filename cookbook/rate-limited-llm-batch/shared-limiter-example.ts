@@ -14,8 +14,7 @@
  */
 import { AsyncNode } from "pocketflow";
 import { LimiterRegistry, ThrottledAsyncParallelBatchFlow, ThrottledParallelBatchNode } from "pocketflow-throttled";
-import { type SimulatedProvider, startSimulatedProvider } from "./simulated-provider.js";
-import { callLlm, isMain, type ProviderName, secondsSince } from "./utils.js";
+import { callLlm, isMain, type ProviderName, secondsSince, type SimulatedProvider, startDemoProvider } from "./utils.js";
 
 /** Calls to a simulated API, counted by endpoint (its first path segment). */
 class Api {
@@ -120,8 +119,8 @@ export async function runSharedLimiterExamples(options: SharedLimiterOptions = {
   const latencyMs = options.latencyMs ?? [50, 100];
   const heading = (title: string) => log(`\n${"=".repeat(60)}\n${title}\n${"=".repeat(60)}`);
   const servers: SimulatedProvider[] = [];
-  const start = async () => {
-    const server = await startSimulatedProvider({ latencyMs });
+  const start = async (style: "openai" | "anthropic" = "openai") => {
+    const server = await startDemoProvider({ latencyMs, style });
     servers.push(server);
     return server;
   };
@@ -146,8 +145,8 @@ export async function runSharedLimiterExamples(options: SharedLimiterOptions = {
       ...Array.from({ length: 5 }, plainCall),
     ]);
     const sharedFigures = {
-      calls: api.server.stats.served,
-      peakConcurrency: api.server.stats.peakConcurrency,
+      calls: api.server.stats.answered,
+      peakConcurrency: api.server.stats.maxConcurrentSeen,
       limit: 5,
       callsByEndpoint: api.callsByEndpoint,
     };
@@ -165,18 +164,18 @@ export async function runSharedLimiterExamples(options: SharedLimiterOptions = {
     log("\nRegistered limiters:");
     for (const [name, config] of Object.entries(LimiterRegistry.listAll())) log(`  - ${name}: ${JSON.stringify(config)}`);
     const openaiApi = new Api(await start(), "mock");
-    const anthropicApi = new Api(await start(), "mock-anthropic");
+    const anthropicApi = new Api(await start("anthropic"), "mock-anthropic");
     t = performance.now();
     await Promise.all([
       ...Array.from({ length: 20 }, () => LimiterRegistry.get("openai").run(() => openaiApi.call("/chat/completions"))),
       ...Array.from({ length: 15 }, () => LimiterRegistry.get("anthropic").run(() => anthropicApi.call("/messages"))),
     ]);
     const multipleApis = {
-      openaiPeak: openaiApi.server.stats.peakConcurrency,
+      openaiPeak: openaiApi.server.stats.maxConcurrentSeen,
       openaiLimit: 5,
-      anthropicPeak: anthropicApi.server.stats.peakConcurrency,
+      anthropicPeak: anthropicApi.server.stats.maxConcurrentSeen,
       anthropicLimit: 3,
-      calls: openaiApi.server.stats.served + anthropicApi.server.stats.served,
+      calls: openaiApi.server.stats.answered + anthropicApi.server.stats.answered,
     };
     log("\nResults:");
     log(`  - Total API calls: ${multipleApis.calls}`);
@@ -199,7 +198,7 @@ export async function runSharedLimiterExamples(options: SharedLimiterOptions = {
     log(`  Config: ${JSON.stringify(LimiterRegistry.listAll().lazy_api)}`);
     await Promise.all(Array.from({ length: 5 }, lazyCall));
     log(`After 5 more calls: the same limiter, ${LimiterRegistry.stats("lazy_api").acquired} acquisitions`);
-    const lazy = { namesBefore, namesAfter, calls: lazyApi.server.stats.served };
+    const lazy = { namesBefore, namesAfter, calls: lazyApi.server.stats.answered };
 
     // --- 4 ------------------------------------------------------------------------------------------------------
     heading("Example 4: Monitoring limiter stats");
@@ -233,7 +232,7 @@ Across processes, register a Redis-backed limiter under the same name (docs/deci
       monitoring: { windowCounts, acquired: final.acquired },
     };
   } finally {
-    await Promise.all(servers.map((server) => server.close()));
+    await Promise.all(servers.map((server) => server.stop()));
   }
 }
 

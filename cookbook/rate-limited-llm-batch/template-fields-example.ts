@@ -12,8 +12,7 @@
  */
 import { parseArgs } from "node:util";
 import { ThrottledMicroBatchNode } from "pocketflow-throttled";
-import { type SimulatedProvider, startSimulatedProvider } from "./simulated-provider.js";
-import { callLlm, checkApiKey, isMain, MissingApiKeyError, type ProviderName, secondsSince } from "./utils.js";
+import { callLlm, checkApiKey, isMain, MissingApiKeyError, type ProviderName, secondsSince, type SimulatedProvider, startDemoProvider } from "./utils.js";
 
 export const TEMPLATE = `PROJECT KICKOFF — {{project_name}}
 
@@ -120,7 +119,10 @@ export async function runTemplateFieldsExample(options: TemplateOptions = {}): P
   checkApiKey(provider);
   const simulated = provider === "mock" || provider === "mock-anthropic";
   // A call that writes several fields takes longer: 300–600 ms, like a short real completion.
-  const server = simulated ? await startSimulatedProvider({ latencyMs: options.latencyMs ?? [300, 600] }) : undefined;
+  const server = simulated ? await startDemoProvider({
+        latencyMs: options.latencyMs ?? [300, 600],
+        style: provider === "mock-anthropic" ? "anthropic" : "openai",
+      }) : undefined;
   const fields = fieldsOf(TEMPLATE);
   log("=".repeat(64));
   log(`Filling a template of ${fields.length} fields (provider: ${provider})`);
@@ -145,7 +147,7 @@ export async function runTemplateFieldsExample(options: TemplateOptions = {}): P
       log(`\nbatchSize ${batchSize}: ${run.filled}/${run.fields} fields answered with ${run.calls} calls in ${run.seconds.toFixed(2)} s`);
     }
   } finally {
-    await server?.close();
+    await server?.stop();
   }
   const first = runs[0];
   if (first !== undefined) {

@@ -21,11 +21,10 @@
  *   npx tsx token-budget-example.ts
  */
 import { RateLimiter, ThrottledParallelBatchNode } from "pocketflow-throttled";
-import { type SimulatedProvider, type SimulatedProviderOptions, startSimulatedProvider } from "./simulated-provider.js";
-import { callLlm, isMain, type LlmResult, secondsSince, sleep, totalTokens } from "./utils.js";
+import { callLlm, type DemoProviderOptions, isMain, type LlmResult, secondsSince, type SimulatedProvider, sleep, startDemoProvider, totalTokens } from "./utils.js";
 
 /** A provider whose token budget binds: 2,000 tokens and 100 requests per 2 s window, 10 in flight. */
-export const TPM_SERVER: SimulatedProviderOptions = {
+export const TPM_SERVER: DemoProviderOptions = {
   tokensPerWindow: 2000,
   requestsPerWindow: 100,
   windowMs: 2000,
@@ -115,7 +114,7 @@ export interface TokenRun {
 
 export interface TokenBudgetOptions {
   documents?: number;
-  server?: SimulatedProviderOptions;
+  server?: DemoProviderOptions;
   /** How much longer our window is than the server's (default 0.25: see main.ts's `providerLimiter`). */
   headroom?: number;
   log?: (line: string) => void;
@@ -137,7 +136,7 @@ export async function runTokenBudgetExample(options: TokenBudgetOptions = {}): P
   );
   log(`Batch: ${documents.length} documents, max_tokens ${MAX_TOKENS} each\n`);
 
-  const server = await startSimulatedProvider(serverOptions);
+  const server = await startDemoProvider(serverOptions);
   const runs: TokenRun[] = [];
   try {
     for (const settle of [true, false]) {
@@ -160,10 +159,10 @@ export async function runTokenBudgetExample(options: TokenBudgetOptions = {}): P
         seconds: secondsSince(start),
         estimatedTokens: sum(node.estimates),
         usedTokens: sum(node.settled),
-        maxTokensInWindow: server.maxTokensInAnyWindow(),
+        maxTokensInWindow: server.maxTokensInAnyWindow(windowMs),
         tokenLimit,
-        rateLimited: server.stats.rejected,
-        tokenRateLimited: server.stats.rejectedTokens,
+        rateLimited: server.stats.refused,
+        tokenRateLimited: server.stats.refusedBy.tokens,
       };
       runs.push(run);
       log(`${settle ? "With settlement (usageOf reads usage.total_tokens)" : "Without settlement (usageOf returns undefined)"}:`);
@@ -176,7 +175,7 @@ export async function runTokenBudgetExample(options: TokenBudgetOptions = {}): P
       log(`  - 429s: ${run.rateLimited} (for tokens: ${run.tokenRateLimited})\n`);
     }
   } finally {
-    await server.close();
+    await server.stop();
   }
   const [settled, kept] = runs;
   if (settled !== undefined && kept !== undefined) {

@@ -14,7 +14,9 @@
 import { pathToFileURL } from "node:url";
 import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
-import { type SimulatedProvider, type SimulatedProviderOptions, startSimulatedProvider } from "./simulated-provider.js";
+import { type ProviderStyle, type SimulatedProvider, startSimulatedProvider } from "pocketflow-throttled/testing";
+
+export type { SimulatedProvider } from "pocketflow-throttled/testing";
 
 /** Where a call goes: the simulated provider in OpenAI's or Anthropic's shape, or a real API. */
 export type ProviderName = "mock" | "mock-anthropic" | "openai" | "anthropic";
@@ -72,31 +74,72 @@ export function checkApiKey(provider: ProviderName): void {
 
 // ---- The embedded simulated provider -----------------------------------------------------------------------
 
+/**
+ * The simulated provider of a demo, in the terms the demo's limiter mirrors: one sliding window of
+ * `requestsPerWindow` requests (and `tokensPerWindow` tokens, as the answers' usage reports them) per
+ * `windowMs`, counted by arrival. The provider itself comes from `pocketflow-throttled/testing`; a
+ * demo that wants a provider's own rules (RPM with its per-second share, Anthropic's buckets) passes
+ * `style` and its limits to `startSimulatedProvider` directly.
+ */
+export interface DemoProviderOptions {
+  /** Whose API shapes to answer in (default `"openai"`). */
+  style?: ProviderStyle;
+  /** At most this many requests arriving in any `windowMs` (default: unlimited). */
+  requestsPerWindow?: number;
+  /** At most this many tokens in any `windowMs` (default: unlimited). */
+  tokensPerWindow?: number;
+  /** The window's length in ms (default 60_000). */
+  windowMs?: number;
+  /** At most this many requests in flight; one more is a 429 (default: unlimited). */
+  maxConcurrent?: number;
+  /** Time per answer in ms: a number, or a `[min, max]` range drawn uniformly (default 20). */
+  latencyMs?: number | readonly [number, number];
+}
+
+/** Starts a {@link DemoProviderOptions} provider on 127.0.0.1 and a free port. */
+export function startDemoProvider(options: DemoProviderOptions = {}): Promise<SimulatedProvider> {
+  const [min, max] = typeof options.latencyMs === "object" ? options.latencyMs : [options.latencyMs ?? 20, options.latencyMs ?? 20];
+  const hasWindow = options.requestsPerWindow !== undefined || options.tokensPerWindow !== undefined;
+  const window = { seconds: (options.windowMs ?? 60_000) / 1000, maxRequests: options.requestsPerWindow, maxTokens: options.tokensPerWindow };
+  return startSimulatedProvider({
+    style: options.style ?? "openai",
+    limits: hasWindow ? { windows: [window] } : {},
+    maxConcurrent: options.maxConcurrent,
+    latencyMs: min,
+    jitterMs: max - min,
+  });
+}
+
 /** Limits of the shared mock: a strict provider, like a small paid tier. */
-export const MOCK_DEFAULTS: SimulatedProviderOptions = {
+export const MOCK_DEFAULTS: DemoProviderOptions = {
   latencyMs: [50, 150],
   requestsPerWindow: 60,
   windowMs: 60_000,
   maxConcurrent: 10,
 };
 
-let sharedMock: Promise<SimulatedProvider> | undefined;
+const sharedMocks = new Map<ProviderStyle, Promise<SimulatedProvider>>();
 
 /**
- * Starts the shared simulated provider (127.0.0.1, a free port), or returns
- * the one already running (then `options` are ignored). `callLlm` calls it on
+ * Starts the shared simulated provider of a style (127.0.0.1, a free port), or
+ * returns the one already running (then `options` are ignored). `callLlm` calls it on
  * first use; call {@link stopMockProvider} when done so the process can exit.
  */
-export function startMockProvider(options: SimulatedProviderOptions = MOCK_DEFAULTS): Promise<SimulatedProvider> {
-  sharedMock ??= startSimulatedProvider(options);
-  return sharedMock;
+export function startMockProvider(options: DemoProviderOptions = MOCK_DEFAULTS): Promise<SimulatedProvider> {
+  const style = options.style ?? "openai";
+  let running = sharedMocks.get(style);
+  if (running === undefined) {
+    running = startDemoProvider({ ...options, style });
+    sharedMocks.set(style, running);
+  }
+  return running;
 }
 
-/** Stops the shared simulated provider, if one runs; the next mock call starts a new one. */
+/** Stops the shared simulated providers, if any run; the next mock call starts new ones. */
 export async function stopMockProvider(): Promise<void> {
-  const running = sharedMock;
-  sharedMock = undefined;
-  if (running !== undefined) await (await running).close();
+  const running = [...sharedMocks.values()];
+  sharedMocks.clear();
+  await Promise.all(running.map(async (provider) => (await provider).stop()));
 }
 
 // ---- Clients ---------------------------------------------------------------------------------------------
@@ -127,7 +170,7 @@ export function anthropicClient(server?: SimulatedProvider): Anthropic {
     client =
       server === undefined
         ? new Anthropic({ apiKey: process.env.ANTHROPIC_API_KEY, maxRetries: 0 })
-        : new Anthropic({ apiKey: "simulated", baseURL: server.url, maxRetries: 0 });
+        : new Anthropic({ apiKey: "simulated", baseURL: server.baseURL, maxRetries: 0 });
     anthropicClients.set(key, client);
   }
   return client;
@@ -167,7 +210,8 @@ export async function callLlm(prompt: string, options: CallLlmOptions = {}): Pro
     };
   }
   if (provider === "mock-anthropic" || provider === "anthropic") {
-    const server = provider === "mock-anthropic" ? (options.server ?? (await startMockProvider())) : undefined;
+    const server =
+      provider === "mock-anthropic" ? (options.server ?? (await startMockProvider({ ...MOCK_DEFAULTS, style: "anthropic" }))) : undefined;
     const model =
       options.model ?? (provider === "anthropic" ? process.env.ANTHROPIC_MODEL || "claude-3-5-haiku-latest" : "simulated");
     const { data, response } = await anthropicClient(server)

@@ -7,18 +7,18 @@ import { spawn } from "node:child_process";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isRateLimitError, retryAfterOf, ThrottledParallelBatchNode } from "pocketflow-throttled";
+import { simulatedReply } from "pocketflow-throttled/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import { runAdaptiveDemo } from "../adaptive-example.js";
 import { runFlowThrottleExamples } from "../flow-throttle-example.js";
-import { type CompareRow, runComparison, runTranslation } from "../main.js";
+import { type CompareRow, runComparison, runTranslation, SAMPLE_TEXT } from "../main.js";
 import { runMicroBatchExample } from "../micro-batch-example.js";
 import { runParameterizedExamples } from "../parameterized-flow-example.js";
 import { runPresetsDemo } from "../presets-example.js";
 import { runSharedLimiterExamples } from "../shared-limiter-example.js";
-import { startSimulatedProvider } from "../simulated-provider.js";
 import { runTemplateFieldsExample } from "../template-fields-example.js";
 import { runTokenBudgetExample } from "../token-budget-example.js";
-import { callLlm, MissingApiKeyError, stopMockProvider } from "../utils.js";
+import { callLlm, MissingApiKeyError, makeTranslationPrompt, startDemoProvider, stopMockProvider } from "../utils.js";
 
 const quiet = () => {};
 const cookbookDir = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -38,21 +38,23 @@ async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
 
 describe("utils: callLlm", () => {
   it("returns the text with the provider's usage and headers", async () => {
-    const server = await startSimulatedProvider({ latencyMs: 1, requestsPerWindow: 10, windowMs: 10_000 });
+    const server = await startDemoProvider({ latencyMs: 1, requestsPerWindow: 10, windowMs: 10_000 });
     try {
-      const result = await callLlm("Translate the following text into French:\nGood morning", { server });
+      const prompt = "Translate the following text into French:\nGood morning";
+      const result = await callLlm(prompt, { server });
 
-      expect(result.text).toBe("[French] Good morning");
+      expect(result.text).toBe(simulatedReply(prompt));
+      expect(result.text).not.toContain("Good morning");
       expect(result.usage).toMatchObject({ total_tokens: expect.any(Number) });
       expect(new ThrottledParallelBatchNode().usageOf(result)).toBe((result.usage as { total_tokens: number }).total_tokens);
       expect(result.headers.get("x-ratelimit-remaining-requests")).toBe("9");
     } finally {
-      await server.close();
+      await server.stop();
     }
   });
 
   it("passes SDK rate-limit errors through with their status and headers", async () => {
-    const server = await startSimulatedProvider({ latencyMs: 1, requestsPerWindow: 1, windowMs: 10_000 });
+    const server = await startDemoProvider({ latencyMs: 1, requestsPerWindow: 1, windowMs: 10_000 });
     try {
       await callLlm("first", { server });
 
@@ -62,12 +64,12 @@ describe("utils: callLlm", () => {
       expect((error as { status: number }).status).toBe(429);
       expect(retryAfterOf(error)).toBeGreaterThan(0);
     } finally {
-      await server.close();
+      await server.stop();
     }
   });
 
   it("passes Anthropic-shaped rate-limit errors through the same way", async () => {
-    const server = await startSimulatedProvider({ latencyMs: 1, requestsPerWindow: 1, windowMs: 10_000 });
+    const server = await startDemoProvider({ style: "anthropic", latencyMs: 1, requestsPerWindow: 1, windowMs: 10_000 });
     try {
       const first = await callLlm("first", { server, provider: "mock-anthropic" });
 
@@ -77,7 +79,7 @@ describe("utils: callLlm", () => {
       expect(isRateLimitError(error)).toBe(true);
       expect(retryAfterOf(error)).toBeGreaterThan(0);
     } finally {
-      await server.close();
+      await server.stop();
     }
   });
 
@@ -100,7 +102,8 @@ describe("main.ts", () => {
     const report = await runTranslation({ languages: ["French", "German", "Korean"], log: quiet });
 
     expect(Object.keys(report.translations).sort()).toEqual(["French", "German", "Korean"]);
-    expect(report.translations.French).toMatch(/^\[French\] PocketFlow/);
+    expect(report.translations.French).toBe(simulatedReply(makeTranslationPrompt(SAMPLE_TEXT, "French")));
+    expect(report.translations.French).not.toContain("PocketFlow");
   });
 
   it("--compare: throttled runs take no 429, the unthrottled run provokes some", async () => {
@@ -146,8 +149,8 @@ describe("main.ts", () => {
     const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
 
     expect(code).toBe(0);
-    expect(stdout).toContain("[French]\n  [French] PocketFlow");
-    expect(stdout).toContain("[German]\n  [German] PocketFlow");
+    expect(stdout).toContain(`[French]\n  ${simulatedReply(makeTranslationPrompt(SAMPLE_TEXT, "French"))}`);
+    expect(stdout).toContain(`[German]\n  ${simulatedReply(makeTranslationPrompt(SAMPLE_TEXT, "German"))}`);
   });
 });
 
