@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { Permit } from "../src/limiters/limiter.js";
+import type { Permit, Weight } from "../src/limiters/limiter.js";
 import { RateLimiter } from "../src/limiters/sliding-window.js";
 
 /**
@@ -215,9 +215,9 @@ describe("weighted sliding window properties", () => {
   it("keeps the bound on the real clock, at the times the limiter admitted each start", async () => {
     class LoggedLimiter extends RateLimiter {
       readonly admitted: Array<{ at: number; tokens: number }> = [];
-      protected override _record(now: number, tokens: number): number {
-        this.admitted.push({ at: now, tokens });
-        return super._record(now, tokens);
+      protected override _record(now: number, weight: Weight): number {
+        this.admitted.push({ at: now, tokens: weight.tokens });
+        return super._record(now, weight);
       }
     }
     await fc.assert(
@@ -308,7 +308,7 @@ describe("weighted sliding window examples", () => {
 
   it("starts the waiter once the charged start leaves the window", async () => {
     vi.useFakeTimers();
-    const limiter = new RateLimiter({ maxConcurrent: 5, maxTokensPerWindow: 100, windowSeconds: 0.05 });
+    const limiter = new RateLimiter({ maxConcurrent: 5, maxTokensPerWindow: 100, windowSeconds: 0.05, arrivalMarginSeconds: 0 });
     const first = await limiter.acquire({ tokens: 50 });
     first.settle(150);
     const later = limiter.acquire({ tokens: 100 });
