@@ -239,6 +239,79 @@ describe("weighted sliding window properties", () => {
   });
 });
 
+describe("several windows properties", () => {
+  type Kind = "maxRequests" | "maxTokens" | "maxInputTokens" | "maxOutputTokens";
+  const kinds: Kind[] = ["maxRequests", "maxTokens", "maxInputTokens", "maxOutputTokens"];
+  const weightIn = (kind: Kind, j: { inputTokens: number; outputTokens: number }): number =>
+    kind === "maxRequests"
+      ? 1
+      : kind === "maxInputTokens"
+        ? j.inputTokens
+        : kind === "maxOutputTokens"
+          ? j.outputTokens
+          : j.inputTokens + j.outputTokens;
+
+  const severalWindows = fc.record({
+    // Limits of at least 20 so that any job (at most 10 input + 10 output tokens) fits every window.
+    windows: fc.array(
+      fc.record({
+        ms: fc.integer({ min: 20, max: 80 }),
+        kind: fc.constantFrom(...kinds),
+        limit: fc.integer({ min: 1, max: 40 }),
+      }),
+      { minLength: 1, maxLength: 3 },
+    ),
+    marginMs: fc.integer({ min: 0, max: 20 }),
+    maxConcurrent: fc.integer({ min: 1, max: 4 }),
+    jobs: fc.array(
+      fc.record({
+        gapMs: fc.integer({ min: 0, max: 20 }),
+        inputTokens: fc.integer({ min: 0, max: 10 }),
+        outputTokens: fc.integer({ min: 0, max: 10 }),
+        holdMs: fc.integer({ min: 0, max: 20 }),
+      }),
+      { minLength: 1, maxLength: 25 },
+    ),
+  });
+
+  it("never exceeds any window of any kind over seconds plus the arrival margin", async () => {
+    await fc.assert(
+      fc.asyncProperty(severalWindows, async (s) => {
+        const windows = s.windows.map((w) => ({
+          seconds: w.ms / 1000,
+          [w.kind]: w.kind === "maxRequests" ? Math.max(1, Math.ceil(w.limit / 10)) : w.limit + 20,
+        }));
+        vi.useFakeTimers();
+        const limiter = new RateLimiter({ maxConcurrent: s.maxConcurrent, windows, arrivalMarginSeconds: s.marginMs / 1000 });
+        const starts: Array<{ at: number; job: number }> = [];
+        let arrival = 0;
+        const runs = s.jobs.map((job, index) => {
+          arrival += job.gapMs;
+          return sleep(arrival)
+            .then(() => limiter.acquire({ inputTokens: job.inputTokens, outputTokens: job.outputTokens }))
+            .then(async (permit) => {
+              starts.push({ at: performance.now(), job: index });
+              await sleep(job.holdMs);
+              permit.release();
+            });
+        });
+        await vi.runAllTimersAsync();
+        await Promise.all(runs);
+        vi.useRealTimers();
+
+        expect(starts).toHaveLength(s.jobs.length);
+        for (const w of windows) {
+          const kind = kinds.find((k) => k in w) as Kind;
+          const weighted = starts.map((st) => ({ at: st.at, tokens: weightIn(kind, s.jobs[st.job] as never) }));
+          const limit = w[kind] as number;
+          expect(busiestWindow(weighted, w.seconds * 1000 + s.marginMs)).toBeLessThanOrEqual(limit);
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
+
 // ---------------------------------------------------------------------------
 // Examples the properties rest on
 // ---------------------------------------------------------------------------

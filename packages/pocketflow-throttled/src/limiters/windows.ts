@@ -153,8 +153,8 @@ export function replaceRules(current: readonly WindowRule[], learned: readonly W
 export function windowsOf(rules: readonly WindowRule[]): readonly WindowLimit[] {
   const byPeriod = new Map<number, WindowLimit>();
   for (const r of rules) {
-    let w = byPeriod.get(r.seconds);
-    if (w === undefined) byPeriod.set(r.seconds, (w = { seconds: r.seconds }));
+    const w = byPeriod.get(r.seconds) ?? { seconds: r.seconds };
+    byPeriod.set(r.seconds, w);
     const had = w[r.kind];
     w[r.kind] = had === undefined ? r.limit : Math.min(had, r.limit);
   }
