@@ -9,9 +9,11 @@ import { LimiterTimeout } from "../errors.js";
 import { checkCount, checkPositive, checkWaitSeconds } from "../validate.js";
 import { parseRateLimitHeaders } from "./headers.js";
 import { type Waiter, WaitQueue } from "./queue.js";
-import type { AcquireOptions, Limiter, LimiterStats, LocalGate, Permit, TokenUsage, Weight } from "./types.js";
-import { acquireWeight, checkWeight, maxWaitMsOf, settledWeight } from "./weights.js";
+import { LocalPermit, weightOf } from "./permit.js";
+import type { AcquireOptions, Limiter, LimiterStats, LocalGate, Permit, Weight } from "./types.js";
+import { acquireWeight, checkWeight, maxWaitMsOf } from "./weights.js";
 
+export { checkLimiterOption, isLimiter } from "./types.js";
 export type {
   AcquireOptions,
   LearnedLimits,
@@ -30,54 +32,6 @@ export const ZERO_WEIGHT: Weight = Object.freeze({ tokens: 0, inputTokens: 0, ou
 /** setTimeout's longest delay; a longer wait (a far-off reset) re-arms when it fires. */
 const MAX_TIMER_MS = 2_147_483_647;
 
-/** True for anything with the `Limiter` shape (an in-process, Redis or custom limiter). */
-export function isLimiter(value: unknown): value is Limiter {
-  return typeof value === "object" && value !== null && typeof (value as Limiter).acquire === "function";
-}
-
-/** The `limiter` option of nodes and flows: a `Limiter`, a `LimiterRegistry` name, or unset. */
-export function checkLimiterOption(value: unknown): Limiter | string | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value === "string" || isLimiter(value)) return value;
-  throw new TypeError(`limiter must be a Limiter (e.g. a RateLimiter) or a LimiterRegistry name, got ${String(value)}`);
-}
-
-class LocalPermit implements Permit {
-  private released = false;
-  constructor(
-    private readonly limiter: LocalLimiter,
-    private readonly seq: number,
-    private readonly weight: Weight,
-  ) {}
-
-  get tokens(): number {
-    return this.weight.tokens;
-  }
-
-  release(): void {
-    if (this.released) return;
-    this.released = true;
-    this.limiter.finishStart();
-  }
-
-  settle(actual: number | TokenUsage): void {
-    this.limiter.settleStart(this.seq, this.weight, settledWeight(actual, this.weight));
-  }
-
-  [Symbol.dispose](): void {
-    this.release();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.release();
-  }
-}
-
-/** A number where a weight belongs (the node code before the run engine): a total with no split. */
-function weightOf(w: Weight | number): Weight {
-  return typeof w === "number" ? { tokens: w, inputTokens: 0, outputTokens: 0 } : w;
-}
-
 /**
  * The shared part of the in-process limiters. Subclasses implement the rate
  * gate (`_delayFor`, `_record`, `_settle`); this class owns concurrency, the
@@ -94,6 +48,8 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
   private _solo = false;
   private _active = 0;
   private readonly _queue = new WaitQueue((signal) => this._abortAll(signal));
+  /** `_queue.size`, kept here so the fast path reads one field of its own. */
+  private _waiting = 0;
   private _timer: ReturnType<typeof setTimeout> | undefined;
   private _timerAt = Number.POSITIVE_INFINITY;
   private _pausedUntil = 0;
@@ -182,7 +138,7 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
   /** @deprecated A bare token count: kept until the run engine passes weights. */
   tryStart(tokens: number): number;
   tryStart(weight: Weight | number): number {
-    if (this._queue.head !== null || this._active >= this._cap) return -1;
+    if (this._waiting !== 0 || this._active >= this._cap) return -1;
     if (!this._timed && this._pausedUntil === 0) {
       this._active++;
       this._acquired++;
@@ -239,6 +195,7 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
         next: null,
       };
       this._queue.push(waiter);
+      this._waiting++;
       if (waiter.deadline !== Number.POSITIVE_INFINITY) this._armDeadline(waiter, now);
       this._drain();
     });
@@ -255,7 +212,7 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
   /** Frees one concurrency slot. @internal */
   finishStart(): void {
     this._active--;
-    if (this._queue.head !== null) this._drain();
+    if (this._waiting !== 0) this._drain();
   }
 
   async acquire(options?: AcquireOptions): Promise<Permit> {
@@ -319,7 +276,7 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
       const paused = this._pausedDelay(now);
       const delay = paused === 0 && this._timed ? this._delayFor(now, head.weight) : paused;
       if (delay === Number.POSITIVE_INFINITY) {
-        queue.remove(head); // learned limits shrank below its weight
+        this._leave(head); // learned limits shrank below its weight
         head.reject(this._neverFits(head.weight));
         continue;
       }
@@ -332,7 +289,7 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
         this._wakeIn(delay, now);
         return;
       }
-      queue.remove(head);
+      this._leave(head);
       this._active++;
       this._acquired++;
       this._throttled++;
@@ -364,7 +321,7 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
     for (let w = this._queue.head; w !== null; ) {
       const next = w.next;
       if (w.deadline < at) {
-        this._queue.remove(w);
+        this._leave(w);
         this._timedOut++;
         w.reject(this._timeout(at - w.since, w.deadline - w.since, byPause));
       } else if (w.deadline < earliest) earliest = w.deadline;
@@ -385,7 +342,7 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
         }
         const paused = this._pausedDelay(at);
         const more = this._timed ? Math.max(paused, this._delayFor(at, waiter.weight)) : paused;
-        this._queue.remove(waiter);
+        this._leave(waiter);
         this._timedOut++;
         waiter.reject(this._timeout(at - waiter.since + more, waiter.deadline - waiter.since, paused > 0 && paused >= more));
         this._drain();
@@ -399,7 +356,7 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
     for (let w = this._queue.head; w !== null; ) {
       const next = w.next;
       if (w.signal === signal) {
-        this._queue.remove(w);
+        this._leave(w);
         this._aborted++;
         w.reject(signal.reason);
       }
@@ -407,6 +364,11 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
     }
     // Drain after this abort's other listeners ran: waiters of other limiters on this signal leave first.
     queueMicrotask(() => this._drain());
+  }
+
+  private _leave(waiter: Waiter): void {
+    this._queue.remove(waiter);
+    this._waiting--;
   }
 
   /** One timer at most, set for the head's next possible start; it exists only while someone waits. */

@@ -130,3 +130,15 @@ export interface LocalGate {
   /** Frees one concurrency slot. */
   finishStart(): void;
 }
+
+/** True for anything with the `Limiter` shape (an in-process, Redis or custom limiter). */
+export function isLimiter(value: unknown): value is Limiter {
+  return typeof value === "object" && value !== null && typeof (value as Limiter).acquire === "function";
+}
+
+/** The `limiter` option of nodes and flows: a `Limiter`, a `LimiterRegistry` name, or unset. */
+export function checkLimiterOption(value: unknown): Limiter | string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === "string" || isLimiter(value)) return value;
+  throw new TypeError(`limiter must be a Limiter (e.g. a RateLimiter) or a LimiterRegistry name, got ${String(value)}`);
+}
