@@ -38,3 +38,35 @@ export class RateLimitHit extends Error {
     this.source = options.source;
   }
 }
+
+/** Options of {@link LimiterTimeout}. */
+export interface LimiterTimeoutOptions {
+  /** The wait the start would have needed, in seconds (at least the `maxWaitSeconds` that ran out). */
+  waitSeconds: number;
+  /** What caused the wait, when known (e.g. the rate-limit error whose retry hint paused the limiter). */
+  cause?: unknown;
+}
+
+/**
+ * A start that could not happen within `maxWaitSeconds` (a far reset, a long
+ * retry hint, a pause, a full window): it fails at once instead of stalling.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await limiter.run(() => callLlm(), { maxWaitSeconds: 30 });
+ * } catch (err) {
+ *   if (err instanceof LimiterTimeout) console.log(`would have waited ${err.waitSeconds} s`);
+ * }
+ * ```
+ */
+export class LimiterTimeout extends Error {
+  override readonly name = "LimiterTimeout";
+  /** The wait the start would have needed, in seconds. */
+  readonly waitSeconds: number;
+
+  constructor(message: string, options: LimiterTimeoutOptions) {
+    super(message, "cause" in options ? { cause: options.cause } : undefined);
+    this.waitSeconds = options.waitSeconds;
+  }
+}

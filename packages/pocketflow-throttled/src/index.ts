@@ -4,10 +4,18 @@
  */
 export type { AimdStats } from "./adaptive.js";
 export { headersOf, isRateLimitError, retryAfterOf } from "./detect.js";
-export { RateLimitHit, type RateLimitHitOptions } from "./errors.js";
+export { LimiterTimeout, type LimiterTimeoutOptions, RateLimitHit, type RateLimitHitOptions } from "./errors.js";
 export { parseDuration, parseRateLimitHeaders, type RateLimitHeaderInfo } from "./limiters/headers.js";
-export type { AcquireOptions, Limiter, LimiterStats, Permit } from "./limiters/limiter.js";
-export { RateLimiter, type RateLimiterOptions } from "./limiters/sliding-window.js";
+export type {
+  AcquireOptions,
+  LearnedLimits,
+  Limiter,
+  LimiterStats,
+  Permit,
+  TokenUsage,
+  WindowLimit,
+} from "./limiters/limiter.js";
+export { DEFAULT_ARRIVAL_MARGIN_SECONDS, RateLimiter, type RateLimiterOptions } from "./limiters/sliding-window.js";
 export { TokenBucket, type TokenBucketOptions } from "./limiters/token-bucket.js";
 export { type MicroBatchOptions, type MicroBatchStats, ThrottledMicroBatchNode } from "./micro-batch.js";
 export { type ThrottleOptions, ThrottledParallelBatchNode } from "./nodes.js";

@@ -68,12 +68,25 @@ export function checkBoolean(name: string, value: unknown): boolean {
   return value;
 }
 
-/** A token count (an estimate, a request, a settled usage): finite and >= 0. `what` names where it came from. */
+/** A token count (an estimate, a request, a settled usage): a number (else a TypeError), finite and >= 0. `what` names where it came from. */
 export function checkTokenCount(what: string, value: unknown): number {
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
-    throw new RangeError(`${what} must be a finite number >= 0, got ${String(value)}`);
-  }
-  return value;
+  const n = checkNumber(what, value);
+  if (!Number.isFinite(n) || n < 0) throw new RangeError(`${what} must be a finite number >= 0, got ${shown(value)}`);
+  return n;
+}
+
+/** An `AbortSignal` or `undefined`; anything else is a TypeError naming `name`. */
+export function checkSignal(name: string, value: unknown): AbortSignal | undefined {
+  if (value === undefined || value instanceof AbortSignal) return value;
+  throw new TypeError(`${name} must be an AbortSignal, got ${typeof value} ${shown(value)}`);
+}
+
+/** A wait bound in seconds: `undefined` passes, `Infinity` means unbounded, else a finite number >= 0. */
+export function checkWaitSeconds(name: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  const n = checkNumber(name, value);
+  if (Number.isNaN(n) || n < 0) throw new RangeError(`${name} must be a number >= 0 (Infinity: no bound), got ${shown(value)}`);
+  return n;
 }
 
 /** A request's tokens (0 when unset), which must fit `maxTokensPerWindow` or it could never start. */

@@ -56,7 +56,7 @@ async function play(
   maxConcurrent: number,
   jobs: Job[],
   resizes: Resize[],
-  withTokens = false,
+  weightAs: false | true | "inputTokens" = false,
 ): Promise<Trace> {
   const record: Trace = {
     calls: [],
@@ -84,7 +84,8 @@ async function play(
     record.calls.push(i);
     let permit: Awaited<ReturnType<Limiter["acquire"]>>;
     try {
-      permit = await limiter.acquire({ signal: controller.signal, ...(withTokens ? { tokens: j.tokens } : {}) });
+      const weight = weightAs === "inputTokens" ? { inputTokens: j.tokens } : weightAs ? { tokens: j.tokens } : {};
+      permit = await limiter.acquire({ signal: controller.signal, ...weight });
     } catch (error) {
       if (error === reason) record.abortedWithOwnReason.push(i);
       else record.wrongRejections.push(error);
@@ -182,6 +183,40 @@ describe("RateLimiter properties", () => {
           expectCommonProperties(limiter, record, jobs);
           expect(maxWeightInAnySpan(record.startMs, windowMs - SLACK_MS, record.grantedTokens)).toBeLessThanOrEqual(
             maxTokensPerWindow,
+          );
+        },
+      ),
+      { numRuns: 15 },
+    );
+  });
+});
+
+describe("RateLimiter several-window properties", () => {
+  it("on the real clock, keeps a request window and an input-token window over seconds plus the margin, with FIFO and exact books", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 2, max: 4 }),
+        fc.integer({ min: 30, max: 60 }),
+        fc.integer({ min: 50, max: 100 }),
+        fc.integer({ min: 0, max: 15 }),
+        fc.array(job(50), { minLength: 2, maxLength: 8 }),
+        async (maxConcurrent, maxRequests, windowMs, maxInputTokens, marginMs, jobs) => {
+          const limiter = new RateLimiter({
+            maxConcurrent,
+            windows: [
+              { seconds: windowMs / 1000, maxRequests },
+              { seconds: (windowMs * 2) / 1000, maxInputTokens },
+            ],
+            arrivalMarginSeconds: marginMs / 1000,
+          });
+
+          const record = await play(limiter, maxConcurrent, jobs, [], "inputTokens");
+
+          expectCommonProperties(limiter, record, jobs);
+          expect(maxWeightInAnySpan(record.startMs, windowMs + marginMs - SLACK_MS)).toBeLessThanOrEqual(maxRequests);
+          expect(maxWeightInAnySpan(record.startMs, 2 * windowMs + marginMs - SLACK_MS, record.grantedTokens)).toBeLessThanOrEqual(
+            maxInputTokens,
           );
         },
       ),

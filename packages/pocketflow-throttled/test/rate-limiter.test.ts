@@ -503,6 +503,7 @@ describe("RateLimiter stats", () => {
       totalWaitMs: 0,
       averageWaitMs: 0,
       aborted: 0,
+      timedOut: 0,
       active: 0,
       pending: 0,
     });
@@ -641,6 +642,7 @@ describe("RateLimiter token budget", () => {
       maxPerWindow: 5000,
       maxTokensPerWindow: 1_000_000,
       windowSeconds: 0.05,
+      arrivalMarginSeconds: 0,
     });
     for (let i = 0; i < 1100; i++) (await limiter.acquire({ tokens: 1 })).release();
     await delay(80);

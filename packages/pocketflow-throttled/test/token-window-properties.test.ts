@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { Permit } from "../src/limiters/limiter.js";
+import type { Permit, Weight } from "../src/limiters/limiter.js";
 import { RateLimiter } from "../src/limiters/sliding-window.js";
 
 /**
@@ -215,9 +215,9 @@ describe("weighted sliding window properties", () => {
   it("keeps the bound on the real clock, at the times the limiter admitted each start", async () => {
     class LoggedLimiter extends RateLimiter {
       readonly admitted: Array<{ at: number; tokens: number }> = [];
-      protected override _record(now: number, tokens: number): number {
-        this.admitted.push({ at: now, tokens });
-        return super._record(now, tokens);
+      protected override _record(now: number, weight: Weight): number {
+        this.admitted.push({ at: now, tokens: weight.tokens });
+        return super._record(now, weight);
       }
     }
     await fc.assert(
@@ -235,6 +235,79 @@ describe("weighted sliding window properties", () => {
         expect(busiestWindow(limiter.admitted, s.windowMs)).toBeLessThanOrEqual(s.maxTokens);
       }),
       { numRuns: 12 },
+    );
+  });
+});
+
+describe("several windows properties", () => {
+  type Kind = "maxRequests" | "maxTokens" | "maxInputTokens" | "maxOutputTokens";
+  const kinds: Kind[] = ["maxRequests", "maxTokens", "maxInputTokens", "maxOutputTokens"];
+  const weightIn = (kind: Kind, j: { inputTokens: number; outputTokens: number }): number =>
+    kind === "maxRequests"
+      ? 1
+      : kind === "maxInputTokens"
+        ? j.inputTokens
+        : kind === "maxOutputTokens"
+          ? j.outputTokens
+          : j.inputTokens + j.outputTokens;
+
+  const severalWindows = fc.record({
+    // Limits of at least 20 so that any job (at most 10 input + 10 output tokens) fits every window.
+    windows: fc.array(
+      fc.record({
+        ms: fc.integer({ min: 20, max: 80 }),
+        kind: fc.constantFrom(...kinds),
+        limit: fc.integer({ min: 1, max: 40 }),
+      }),
+      { minLength: 1, maxLength: 3 },
+    ),
+    marginMs: fc.integer({ min: 0, max: 20 }),
+    maxConcurrent: fc.integer({ min: 1, max: 4 }),
+    jobs: fc.array(
+      fc.record({
+        gapMs: fc.integer({ min: 0, max: 20 }),
+        inputTokens: fc.integer({ min: 0, max: 10 }),
+        outputTokens: fc.integer({ min: 0, max: 10 }),
+        holdMs: fc.integer({ min: 0, max: 20 }),
+      }),
+      { minLength: 1, maxLength: 25 },
+    ),
+  });
+
+  it("never exceeds any window of any kind over seconds plus the arrival margin", async () => {
+    await fc.assert(
+      fc.asyncProperty(severalWindows, async (s) => {
+        const windows = s.windows.map((w) => ({
+          seconds: w.ms / 1000,
+          [w.kind]: w.kind === "maxRequests" ? Math.max(1, Math.ceil(w.limit / 10)) : w.limit + 20,
+        }));
+        vi.useFakeTimers();
+        const limiter = new RateLimiter({ maxConcurrent: s.maxConcurrent, windows, arrivalMarginSeconds: s.marginMs / 1000 });
+        const starts: Array<{ at: number; job: number }> = [];
+        let arrival = 0;
+        const runs = s.jobs.map((job, index) => {
+          arrival += job.gapMs;
+          return sleep(arrival)
+            .then(() => limiter.acquire({ inputTokens: job.inputTokens, outputTokens: job.outputTokens }))
+            .then(async (permit) => {
+              starts.push({ at: performance.now(), job: index });
+              await sleep(job.holdMs);
+              permit.release();
+            });
+        });
+        await vi.runAllTimersAsync();
+        await Promise.all(runs);
+        vi.useRealTimers();
+
+        expect(starts).toHaveLength(s.jobs.length);
+        for (const w of windows) {
+          const kind = kinds.find((k) => k in w) as Kind;
+          const weighted = starts.map((st) => ({ at: st.at, tokens: weightIn(kind, s.jobs[st.job] as never) }));
+          const limit = w[kind] as number;
+          expect(busiestWindow(weighted, w.seconds * 1000 + s.marginMs)).toBeLessThanOrEqual(limit);
+        }
+      }),
+      { numRuns: 60 },
     );
   });
 });
@@ -308,7 +381,7 @@ describe("weighted sliding window examples", () => {
 
   it("starts the waiter once the charged start leaves the window", async () => {
     vi.useFakeTimers();
-    const limiter = new RateLimiter({ maxConcurrent: 5, maxTokensPerWindow: 100, windowSeconds: 0.05 });
+    const limiter = new RateLimiter({ maxConcurrent: 5, maxTokensPerWindow: 100, windowSeconds: 0.05, arrivalMarginSeconds: 0 });
     const first = await limiter.acquire({ tokens: 50 });
     first.settle(150);
     const later = limiter.acquire({ tokens: 100 });

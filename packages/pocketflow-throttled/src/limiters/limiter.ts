@@ -1,202 +1,99 @@
 /**
  * The `Limiter` interface and the in-process machinery every local algorithm
- * shares: a concurrency gate, one FIFO queue of waiters, pauses, permits and
- * counters. An algorithm (sliding window, token bucket) only answers "how long
- * until a start of this weight may happen?" and records the starts it admits.
+ * shares: a concurrency gate, one FIFO queue of waiters, pauses, bounded
+ * waits, permits and counters. An algorithm (sliding windows, token bucket)
+ * only answers "how long until a start of this weight may happen?" and
+ * records the starts it admits.
  */
-import { checkCount, checkPositive, checkRequestTokens } from "../validate.js";
+import { LimiterTimeout } from "../errors.js";
+import { checkCount, checkPositive, checkWaitSeconds } from "../validate.js";
 import { parseRateLimitHeaders } from "./headers.js";
+import { type Waiter, WaitQueue } from "./queue.js";
+import { LocalPermit, weightOf } from "./permit.js";
+import type { AcquireOptions, Limiter, LimiterStats, LocalGate, Permit, Weight } from "./types.js";
+import { acquireWeight, checkWeight, maxWaitMsOf } from "./weights.js";
 
-/** Options of one acquisition. */
-export interface AcquireOptions {
-  /** Aborting leaves the queue at once and rejects with exactly `signal.reason`. */
-  signal?: AbortSignal;
-  /** Estimated tokens this start will use (counts against a token budget). */
-  tokens?: number;
-}
+export { checkLimiterOption, isLimiter } from "./types.js";
+export type {
+  AcquireOptions,
+  LearnedLimits,
+  Limiter,
+  LimiterStats,
+  LocalGate,
+  Permit,
+  TokenUsage,
+  Weight,
+  WindowLimit,
+} from "./types.js";
 
-/** Counters a limiter keeps. */
-export interface LimiterStats {
-  /** Acquisitions granted. */
-  acquired: number;
-  /** Acquisitions that had to wait at some gate. */
-  throttled: number;
-  /** Sum of those waits, in milliseconds. */
-  totalWaitMs: number;
-  /** `totalWaitMs / throttled` (0 when nothing waited). */
-  averageWaitMs: number;
-  /** Acquisitions that left the queue because their signal aborted. */
-  aborted: number;
-  /** Running now. */
-  active: number;
-  /** Waiting now. */
-  pending: number;
-}
-
-/** A granted start: release it when the work ends (idempotent); settle it with the real token usage. */
-export interface Permit extends AsyncDisposable, Disposable {
-  /** Frees the concurrency slot; later calls do nothing. */
-  release(): void;
-  /** Replaces this start's token estimate by the actual usage (a refund or a charge). */
-  settle(actualTokens: number): void;
-  /** The token estimate this permit reserved. */
-  readonly tokens: number;
-}
-
-/**
- * What nodes, flows and the registry accept: an in-process `RateLimiter`,
- * a `TokenBucket`, or a shared `RedisLimiter`.
- *
- * @example
- * const permit = await limiter.acquire({ signal, tokens: 800 });
- * try { const r = await callLlm(); permit.settle(r.usage.total_tokens); } finally { permit.release(); }
- */
-export interface Limiter {
-  /** At most this many running at once. */
-  readonly maxConcurrent: number;
-  /** Running now. */
-  readonly active: number;
-  /** Waiting for a start now. */
-  readonly pending: number;
-  /** At most this many starts in any `windowSeconds` (`undefined`: no request window). */
-  readonly maxPerWindow?: number | undefined;
-  /** The request window's length in seconds (`undefined` for limiters without one). */
-  readonly windowSeconds?: number | undefined;
-  /**
-   * At most this many estimated tokens started per window (`undefined`: no
-   * token budget, so callers need not compute estimates for it).
-   */
-  readonly maxTokensPerWindow?: number | undefined;
-  /** Waits (first come, first served) until every gate admits one start. */
-  acquire(options?: AcquireOptions): Promise<Permit>;
-  /** Runs `fn` under the limiter and releases when it settles. */
-  run<T>(fn: () => T | PromiseLike<T>, options?: AcquireOptions): Promise<T>;
-  /** Changes the concurrency live; in-flight work and window history are kept. */
-  setConcurrency(maxConcurrent: number): void;
-  /** No new start for `seconds` (waiters keep their place). */
-  pause(seconds: number): void;
-  /** Reads provider rate-limit headers; when none remain, holds new starts until the reset. */
-  observe(headers: unknown): void;
-  /** Forgets the window history and any pause. */
-  reset(): void;
-  /** Changes `maxPerWindow` live (adaptive rates); absent on limiters without a request window. */
-  setMaxPerWindow?(maxPerWindow: number): void;
-  /** Frees what the limiter holds (connections, timers); the registry calls it on what it drops. */
-  close?(): Promise<void>;
-  readonly stats: LimiterStats;
-  /**
-   * The allocation-free start path of an in-process limiter, used by the run
-   * engine; `undefined` for limiters reached over a store. @internal
-   */
-  readonly gate?: LocalGate | undefined;
-}
-
-/**
- * Starts without a permit object: `tryStart` or `waitStart` take a slot and
- * return the start's sequence number, `settleStart` corrects its token
- * estimate, `finishStart` frees the slot. @internal
- */
-export interface LocalGate {
-  /** Takes a start at once if every gate admits it and nobody waits; its sequence number, or -1 (then `waitStart`). */
-  tryStart(tokens: number): number;
-  /** Queues for a start (FIFO); resolves with its sequence number. */
-  waitStart(tokens: number, signal?: AbortSignal): Promise<number>;
-  /** Replaces a start's estimate by the actual usage. */
-  settleStart(seq: number, estimate: number, actual: number): void;
-  /** Frees one concurrency slot. */
-  finishStart(): void;
-}
+/** The weight of a start that counts no tokens (the run engine's fast path passes it, allocation-free). */
+export const ZERO_WEIGHT: Weight = Object.freeze({ tokens: 0, inputTokens: 0, outputTokens: 0 });
 
 /** setTimeout's longest delay; a longer wait (a far-off reset) re-arms when it fires. */
 const MAX_TIMER_MS = 2_147_483_647;
 
-/** True for anything with the `Limiter` shape (an in-process, Redis or custom limiter). */
-export function isLimiter(value: unknown): value is Limiter {
-  return typeof value === "object" && value !== null && typeof (value as Limiter).acquire === "function";
-}
-
-/** The `limiter` option of nodes and flows: a `Limiter`, a `LimiterRegistry` name, or unset. */
-export function checkLimiterOption(value: unknown): Limiter | string | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value === "string" || isLimiter(value)) return value;
-  throw new TypeError(`limiter must be a Limiter (e.g. a RateLimiter) or a LimiterRegistry name, got ${String(value)}`);
-}
-
-interface Waiter {
-  readonly tokens: number;
-  readonly since: number;
-  resolve: (seq: number) => void;
-  reject: (reason: unknown) => void;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
-  prev: Waiter | null;
-  next: Waiter | null;
-}
-
-class LocalPermit implements Permit {
-  private released = false;
-  constructor(
-    private readonly limiter: LocalLimiter,
-    private readonly seq: number,
-    readonly tokens: number,
-  ) {}
-
-  release(): void {
-    if (this.released) return;
-    this.released = true;
-    this.limiter.finishStart();
-  }
-
-  settle(actualTokens: number): void {
-    this.limiter.settleStart(this.seq, this.tokens, actualTokens);
-  }
-
-  [Symbol.dispose](): void {
-    this.release();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.release();
-  }
-}
-
 /**
  * The shared part of the in-process limiters. Subclasses implement the rate
- * gate (`_delayFor`, `_record`); this class owns concurrency, the FIFO queue,
- * pauses and the single timer that wakes the head of the queue (no polling).
+ * gate (`_delayFor`, `_record`, `_settle`); this class owns concurrency, the
+ * FIFO queue, pauses, bounded waits and the single timer that wakes the head
+ * of the queue (no polling).
  *
  * Its `LocalGate` methods are the allocation-free path the run engine uses;
  * `acquire` / `run` wrap them for everyone else.
  */
 export abstract class LocalLimiter implements Limiter, LocalGate {
   protected _maxConcurrent: number;
+  /** The concurrency in force: `_maxConcurrent`, or 1 while one request runs alone. */
+  private _cap: number;
+  private _solo = false;
   private _active = 0;
-  private _pending = 0;
-  private _head: Waiter | null = null;
-  private _tail: Waiter | null = null;
+  private readonly _queue = new WaitQueue((signal) => this._abortAll(signal));
+  /** `_queue.size`, kept here so the fast path reads one field of its own. */
+  private _waiting = 0;
   private _timer: ReturnType<typeof setTimeout> | undefined;
   private _timerAt = Number.POSITIVE_INFINITY;
   private _pausedUntil = 0;
+  private _pauseCause: unknown;
+  private readonly _maxWaitMs: number;
   private _acquired = 0;
   private _throttled = 0;
   private _totalWaitMs = 0;
   private _aborted = 0;
+  private _timedOut = 0;
 
-  /** True when the rate gate needs the clock (a window or bucket is configured). */
-  protected abstract readonly _timed: boolean;
+  /** True when the rate gate needs the clock (a window or bucket is in force). */
+  protected _timed = false;
 
-  constructor(maxConcurrent: number | undefined) {
+  constructor(maxConcurrent: number | undefined, maxWaitSeconds?: number) {
     this._maxConcurrent = checkCount("maxConcurrent", maxConcurrent ?? 5);
+    this._cap = this._maxConcurrent;
+    this._maxWaitMs = (checkWaitSeconds("maxWaitSeconds", maxWaitSeconds) ?? Number.POSITIVE_INFINITY) * 1000;
   }
 
-  /** Milliseconds until a start of `tokens` may happen (0: now). Throws if it never could. */
-  protected abstract _delayFor(now: number, tokens: number): number;
+  /** Milliseconds until a start of `weight` may happen (0: now; Infinity: never, see `_neverFits`). */
+  protected abstract _delayFor(now: number, weight: Weight): number;
   /** Records an admitted start; returns its sequence number for `settle`. */
-  protected abstract _record(now: number, tokens: number): number;
-  /** Replaces a start's estimate by the actual usage. @internal */
-  abstract settleStart(seq: number, estimate: number, actual: number): void;
+  protected abstract _record(now: number, weight: Weight): number;
+  /** Replaces a start's weight by the (checked) actual usage. */
+  protected abstract _settle(seq: number, actual: Weight): void;
   /** Clears the algorithm's history. */
   protected abstract _resetRate(): void;
+
+  /** The error for a weight `_delayFor` says can never start. */
+  protected _neverFits(_weight: Weight): RangeError {
+    return new RangeError("a request of this weight can never start under this limiter");
+  }
+
+  /** An answer from the provider arrived (`observe`); learning limiters end their lone first request. */
+  protected _answered(): void {}
+
+  /** While on, one request runs alone (the limits are not known yet). */
+  protected _setSolo(on: boolean): void {
+    if (this._solo === on) return;
+    this._solo = on;
+    this._cap = on ? 1 : this._maxConcurrent;
+    if (!on) this._drain();
+  }
 
   get maxConcurrent(): number {
     return this._maxConcurrent;
@@ -212,7 +109,7 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
   }
 
   get pending(): number {
-    return this._pending;
+    return this._queue.size;
   }
 
   /** Epoch-free milliseconds until which new starts are paused (0: not paused). */
@@ -227,8 +124,9 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
       totalWaitMs: this._totalWaitMs,
       averageWaitMs: this._throttled === 0 ? 0 : this._totalWaitMs / this._throttled,
       aborted: this._aborted,
+      timedOut: this._timedOut,
       active: this._active,
-      pending: this._pending,
+      pending: this._queue.size,
     };
   }
 
@@ -236,73 +134,101 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
    * Takes a start at once if every gate admits it and nobody waits; returns
    * its sequence number, or -1 (then call `waitStart`). @internal
    */
-  tryStart(tokens: number): number {
-    if (this._head !== null || this._active >= this._maxConcurrent) return -1;
+  tryStart(weight: Weight): number;
+  /** @deprecated A bare token count: kept until the run engine passes weights. */
+  tryStart(tokens: number): number;
+  tryStart(weight: Weight | number): number {
+    if (this._waiting !== 0 || this._active >= this._cap) return -1;
     if (!this._timed && this._pausedUntil === 0) {
       this._active++;
       this._acquired++;
       return 0;
     }
     const now = performance.now();
-    if (this._pausedDelay(now) > 0 || (this._timed && this._delayFor(now, tokens) > 0)) return -1;
+    if (this._pausedDelay(now) > 0) return -1;
+    if (!this._timed) {
+      this._active++;
+      this._acquired++;
+      return 0;
+    }
+    const w = weightOf(weight);
+    if (this._delayFor(now, w) > 0) return -1;
     this._active++;
     this._acquired++;
-    return this._timed ? this._record(now, tokens) : 0;
+    return this._record(now, w);
   }
 
   /** Queues for a start (FIFO); resolves with its sequence number. @internal */
-  waitStart(tokens: number, signal?: AbortSignal): Promise<number> {
+  waitStart(weight: Weight, signal?: AbortSignal, maxWaitMs?: number): Promise<number>;
+  /** @deprecated A bare token count: kept until the run engine passes weights. */
+  waitStart(tokens: number, signal?: AbortSignal, maxWaitMs?: number): Promise<number>;
+  waitStart(weight: Weight | number, signal?: AbortSignal, maxWaitMs?: number): Promise<number> {
     return new Promise<number>((resolve, reject) => {
       if (signal?.aborted) {
         reject(signal.reason);
         return;
       }
+      const w = weightOf(weight);
+      const now = performance.now();
+      const limitMs = maxWaitMs ?? this._maxWaitMs;
+      // What is known now is a lower bound of the wait: the windows only fill up for those ahead.
+      const paused = this._pausedDelay(now);
+      const known = this._timed ? Math.max(paused, this._delayFor(now, w)) : paused;
+      if (known === Number.POSITIVE_INFINITY) {
+        reject(this._neverFits(w));
+        return;
+      }
+      if (known > limitMs) {
+        this._timedOut++;
+        reject(this._timeout(known, limitMs, paused >= known));
+        return;
+      }
       const waiter: Waiter = {
-        tokens,
-        since: performance.now(),
+        weight: w,
+        since: now,
+        deadline: now + limitMs,
         resolve,
         reject,
         signal,
-        onAbort: undefined,
-        prev: this._tail,
+        timer: undefined,
+        prev: null,
         next: null,
       };
-      if (signal) {
-        waiter.onAbort = () => {
-          this._unlink(waiter);
-          this._aborted++;
-          reject(signal.reason);
-          // Drain after this abort's other listeners ran: waiters on the same signal must leave, not be granted.
-          queueMicrotask(() => this._drain());
-        };
-        signal.addEventListener("abort", waiter.onAbort, { once: true });
-      }
-      if (this._tail) this._tail.next = waiter;
-      else this._head = waiter;
-      this._tail = waiter;
-      this._pending++;
+      this._queue.push(waiter);
+      this._waiting++;
+      if (waiter.deadline !== Number.POSITIVE_INFINITY) this._armDeadline(waiter, now);
       this._drain();
     });
+  }
+
+  /** Replaces a start's estimate by the actual usage. @internal */
+  settleStart(seq: number, estimate: Weight, actual: Weight): void;
+  /** @deprecated Bare token counts: kept until the run engine passes weights. */
+  settleStart(seq: number, estimate: number, actual: number): void;
+  settleStart(seq: number, _estimate: Weight | number, actual: Weight | number): void {
+    this._settle(seq, checkWeight("settle", weightOf(actual)));
   }
 
   /** Frees one concurrency slot. @internal */
   finishStart(): void {
     this._active--;
-    if (this._head !== null) this._drain();
+    if (this._waiting !== 0) this._drain();
   }
 
-  async acquire(options: AcquireOptions = {}): Promise<Permit> {
-    const tokens = this._checkTokens(options.tokens);
-    options.signal?.throwIfAborted(); // an already-aborted signal never takes a slot, even a free one
-    let seq = this.tryStart(tokens);
-    if (seq < 0) seq = await this.waitStart(tokens, options.signal);
-    return new LocalPermit(this, seq, tokens);
+  async acquire(options?: AcquireOptions): Promise<Permit> {
+    const weight = acquireWeight("acquire", options, ZERO_WEIGHT);
+    const signal = options?.signal;
+    signal?.throwIfAborted(); // an already-aborted signal never takes a slot, even a free one
+    let seq = this.tryStart(weight);
+    if (seq < 0) seq = await this.waitStart(weight, signal, maxWaitMsOf(options));
+    return new LocalPermit(this, seq, weight);
   }
 
-  async run<T>(fn: () => T | PromiseLike<T>, options: AcquireOptions = {}): Promise<T> {
-    const tokens = this._checkTokens(options.tokens);
-    options.signal?.throwIfAborted();
-    if (this.tryStart(tokens) < 0) await this.waitStart(tokens, options.signal);
+  async run<T>(fn: () => T | PromiseLike<T>, options?: AcquireOptions): Promise<T> {
+    const weight = acquireWeight("run", options, ZERO_WEIGHT);
+    const signal = options?.signal;
+    signal?.throwIfAborted();
+    if (this.tryStart(weight) < 0) await this.waitStart(weight, signal, maxWaitMsOf(options));
     try {
       return await fn();
     } finally {
@@ -312,17 +238,23 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
 
   setConcurrency(maxConcurrent: number): void {
     this._maxConcurrent = checkCount("maxConcurrent", maxConcurrent);
+    this._cap = this._solo ? 1 : this._maxConcurrent;
     this._drain();
   }
 
-  pause(seconds: number): void {
-    checkPositive("seconds", seconds, true);
+  /** No new start for `seconds` (finite, >= 0; a wait beyond setTimeout's range arms one clamped timer). */
+  pause(seconds: number, cause?: unknown): void {
+    checkPositive("pause(seconds)", seconds, true);
     const until = performance.now() + seconds * 1000;
-    if (until > this._pausedUntil) this._pausedUntil = until;
+    if (until > this._pausedUntil) {
+      this._pausedUntil = until;
+      this._pauseCause = cause;
+    }
     this._drain();
   }
 
   observe(headers: unknown): void {
+    this._answered();
     const holdSeconds = parseRateLimitHeaders(headers).holdSeconds;
     if (holdSeconds > 0) this.pause(holdSeconds);
   }
@@ -330,40 +262,39 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
   reset(): void {
     this._resetRate();
     this._pausedUntil = 0;
+    this._pauseCause = undefined;
     this._drain();
-  }
-
-  /** Validates a request's token estimate (an algorithm with a token budget also checks that it fits). */
-  protected _checkTokens(tokens: number | undefined): number {
-    return checkRequestTokens(tokens, undefined);
   }
 
   /** Wakes the queue: new room in the rate gate (a refund, a reset) takes effect at once. */
   protected _drain(): void {
-    while (this._head !== null) {
-      if (this._active >= this._maxConcurrent) return; // a release will drain again
-      const head = this._head;
+    const queue = this._queue;
+    while (queue.head !== null) {
+      if (this._active >= this._cap) return; // a release will drain again
+      const head = queue.head;
       const now = performance.now();
-      let delay = this._pausedDelay(now);
-      if (delay === 0 && this._timed) {
-        try {
-          delay = this._delayFor(now, head.tokens);
-        } catch (error) {
-          this._unlink(head);
-          head.reject(error);
-          continue;
-        }
+      const paused = this._pausedDelay(now);
+      const delay = paused === 0 && this._timed ? this._delayFor(now, head.weight) : paused;
+      if (delay === Number.POSITIVE_INFINITY) {
+        this._leave(head); // learned limits shrank below its weight
+        head.reject(this._neverFits(head.weight));
+        continue;
       }
       if (delay > 0) {
+        // Nobody starts before the head: a waiter whose deadline comes first cannot make it.
+        if (now + delay > queue.earliestDeadline) {
+          this._expireBefore(now + delay, paused > 0);
+          continue;
+        }
         this._wakeIn(delay, now);
         return;
       }
-      this._unlink(head);
+      this._leave(head);
       this._active++;
       this._acquired++;
       this._throttled++;
       this._totalWaitMs += now - head.since;
-      head.resolve(this._timed ? this._record(now, head.tokens) : 0);
+      head.resolve(this._timed ? this._record(now, head.weight) : 0);
     }
     this._clearTimer();
   }
@@ -372,19 +303,72 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
     if (this._pausedUntil === 0) return 0;
     if (now >= this._pausedUntil) {
       this._pausedUntil = 0;
+      this._pauseCause = undefined;
       return 0;
     }
     return this._pausedUntil - now;
   }
 
-  private _unlink(waiter: Waiter): void {
-    if (waiter.prev) waiter.prev.next = waiter.next;
-    else this._head = waiter.next;
-    if (waiter.next) waiter.next.prev = waiter.prev;
-    else this._tail = waiter.prev;
-    waiter.prev = waiter.next = null;
-    this._pending--;
-    if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener("abort", waiter.onAbort);
+  private _timeout(waitMs: number, limitMs: number, byPause: boolean): LimiterTimeout {
+    const waitSeconds = Math.max(waitMs, limitMs) / 1000;
+    const message = `no start within maxWaitSeconds ${limitMs / 1000}: the limiter needs about ${Number(waitSeconds.toPrecision(4))} s${byPause ? " (paused)" : ""}`;
+    return new LimiterTimeout(message, byPause && this._pauseCause !== undefined ? { waitSeconds, cause: this._pauseCause } : { waitSeconds });
+  }
+
+  /** Rejects every waiter whose deadline falls before `at`, the head's earliest start. */
+  private _expireBefore(at: number, byPause: boolean): void {
+    let earliest = Number.POSITIVE_INFINITY;
+    for (let w = this._queue.head; w !== null; ) {
+      const next = w.next;
+      if (w.deadline < at) {
+        this._leave(w);
+        this._timedOut++;
+        w.reject(this._timeout(at - w.since, w.deadline - w.since, byPause));
+      } else if (w.deadline < earliest) earliest = w.deadline;
+      w = next;
+    }
+    this._queue.earliestDeadline = earliest;
+  }
+
+  /** A waiter's own timer for its deadline (clamped to setTimeout's range, re-armed until due). */
+  private _armDeadline(waiter: Waiter, now: number): void {
+    waiter.timer = setTimeout(
+      () => {
+        waiter.timer = undefined;
+        const at = performance.now();
+        if (waiter.deadline - at > 1) {
+          this._armDeadline(waiter, at);
+          return;
+        }
+        const paused = this._pausedDelay(at);
+        const more = this._timed ? Math.max(paused, this._delayFor(at, waiter.weight)) : paused;
+        this._leave(waiter);
+        this._timedOut++;
+        waiter.reject(this._timeout(at - waiter.since + more, waiter.deadline - waiter.since, paused > 0 && paused >= more));
+        this._drain();
+      },
+      Math.min(MAX_TIMER_MS, Math.max(1, Math.ceil(waiter.deadline - now))),
+    );
+  }
+
+  /** Every waiter on `signal` leaves at once with exactly its reason. */
+  private _abortAll(signal: AbortSignal): void {
+    for (let w = this._queue.head; w !== null; ) {
+      const next = w.next;
+      if (w.signal === signal) {
+        this._leave(w);
+        this._aborted++;
+        w.reject(signal.reason);
+      }
+      w = next;
+    }
+    // Drain after this abort's other listeners ran: waiters of other limiters on this signal leave first.
+    queueMicrotask(() => this._drain());
+  }
+
+  private _leave(waiter: Waiter): void {
+    this._queue.remove(waiter);
+    this._waiting--;
   }
 
   /** One timer at most, set for the head's next possible start; it exists only while someone waits. */

@@ -1,149 +1,235 @@
 /**
- * `RateLimiter`: a concurrency gate plus a true sliding window over starts
- * (and optionally over their token weights). No half-open interval
- * `[t, t + windowSeconds)` ever holds more than `maxPerWindow` starts, or
- * starts whose tokens sum above `maxTokensPerWindow`.
+ * `RateLimiter`: a concurrency gate plus true sliding windows over starts and
+ * their token weights. No half-open interval `[t, t + seconds)` of any window
+ * ever holds more starts, or more tokens of a kind, than that window allows
+ * (each start counted `arrivalMarginSeconds` longer). The window math lives
+ * in `windows.ts`; this file holds the options, learned limits and getters.
  */
-import { checkCount, checkOptionalCount, checkOptions, checkPositive, checkRequestTokens, checkTokenCount } from "../validate.js";
+import { checkBoolean, checkCount, checkOptionalCount, checkOptions, checkPositive } from "../validate.js";
 import { LocalLimiter } from "./limiter.js";
+import type { Weight } from "./types.js";
+import {
+  type LearnedLimits,
+  learnedRules,
+  neverFits,
+  replaceRules,
+  WindowLog,
+  type WindowLimit,
+  type WindowRule,
+  windowRules,
+  windowsOf,
+} from "./windows.js";
+
+/**
+ * How long each start stays in its windows beyond `seconds`, by default: a
+ * provider counts a request when it arrives, a little after our start.
+ */
+export const DEFAULT_ARRIVAL_MARGIN_SECONDS = 0.05;
 
 /** Options of a `RateLimiter`. */
 export interface RateLimiterOptions {
-  /** At most this many running at once (default 5). */
+  /** At most this many running at once. @default 5 */
   maxConcurrent?: number;
-  /** At most this many starts in any `windowSeconds` (undefined: unlimited). */
+  /** At most this many starts in any `windowSeconds` (the one-window shorthand). @default undefined (unlimited) */
   maxPerWindow?: number;
-  /** The window length in seconds (default 60). */
+  /** The shorthand window's length in seconds. @default 60 */
   windowSeconds?: number;
-  /** At most this many estimated tokens started in any `windowSeconds` (undefined: unlimited). */
+  /** At most this many estimated tokens started in any `windowSeconds`. @default undefined (unlimited) */
   maxTokensPerWindow?: number;
+  /**
+   * More windows, each a true sliding window checked on its own; a start waits
+   * until every window admits it. With the shorthand, the shorthand adds one more.
+   * @default []
+   */
+  windows?: WindowLimit[];
+  /** Each start stays in its windows this much longer than their `seconds`. @default DEFAULT_ARRIVAL_MARGIN_SECONDS (0.05) */
+  arrivalMarginSeconds?: number;
+  /** A start that cannot happen within this many seconds fails with `LimiterTimeout` (an acquire's own value wins). @default undefined (unbounded) */
+  maxWaitSeconds?: number;
+  /**
+   * Take limits from the provider (`learn()`); with no window configured, one
+   * request runs alone until the first answer (`observe()` or `learn()`).
+   * @default false
+   */
+  learnLimits?: boolean;
 }
 
-const OPTION_NAMES = ["maxConcurrent", "maxPerWindow", "windowSeconds", "maxTokensPerWindow"] as const;
-
-/** Compacts the start log once this many expired entries have piled up at its front. */
-const COMPACT_AFTER = 1024;
+const OPTION_NAMES = [
+  "maxConcurrent",
+  "maxPerWindow",
+  "windowSeconds",
+  "maxTokensPerWindow",
+  "windows",
+  "arrivalMarginSeconds",
+  "maxWaitSeconds",
+  "learnLimits",
+] as const;
 
 /**
- * Concurrency gate + true sliding window, FIFO, no polling.
+ * Concurrency gate + true sliding windows, FIFO, no polling.
  *
  * @example
- * const limiter = new RateLimiter({ maxConcurrent: 5, maxPerWindow: 60, windowSeconds: 60 });
+ * // OpenAI-style: 500 per minute, enforced per second too
+ * const limiter = new RateLimiter({ maxConcurrent: 8, windows: [{ seconds: 60, maxRequests: 500 }, { seconds: 1, maxRequests: 9 }] });
  * const answer = await limiter.run(() => client.chat.completions.create(request));
  */
 export class RateLimiter extends LocalLimiter {
+  /** The shorthand window's length in seconds. */
   readonly windowSeconds: number;
-  readonly maxTokensPerWindow: number | undefined;
-  protected readonly _timed: boolean;
-  private _maxPerWindow: number | undefined;
-  private readonly _windowMs: number;
-  // Start log: times[i] and tokens[i] of the start with sequence number base + i; live entries from `first`.
-  private _times: number[] = [];
-  private _tokens: number[] = [];
-  private _first = 0;
-  private _base = 0;
-  private _windowTokens = 0;
+  /** How long each start stays in its windows beyond their `seconds`. */
+  readonly arrivalMarginSeconds: number;
+  /** Whether the limiter waits for the provider's limits before running more than one request. */
+  readonly learnLimits: boolean;
+  private readonly _configured: WindowRule[];
+  private _learned: WindowRule[] = [];
+  private _inForce: WindowRule[] = [];
+  private _windows: readonly WindowLimit[] = [];
+  /** Set by `setMaxPerWindow`: the shorthand request window stays beside learned ones. */
+  private _pinned = false;
+  private readonly _log: WindowLog;
 
   constructor(options: RateLimiterOptions = {}) {
     checkOptions("RateLimiter", options, OPTION_NAMES);
-    super(options.maxConcurrent);
-    this._maxPerWindow = checkOptionalCount("maxPerWindow", options.maxPerWindow);
+    super(options.maxConcurrent, options.maxWaitSeconds);
+    const maxPerWindow = checkOptionalCount("maxPerWindow", options.maxPerWindow);
     this.windowSeconds = checkPositive("windowSeconds", options.windowSeconds ?? 60);
-    this.maxTokensPerWindow = checkOptionalCount("maxTokensPerWindow", options.maxTokensPerWindow);
-    this._windowMs = this.windowSeconds * 1000;
-    this._timed = this._maxPerWindow !== undefined || this.maxTokensPerWindow !== undefined;
+    const maxTokensPerWindow = checkOptionalCount("maxTokensPerWindow", options.maxTokensPerWindow);
+    this.arrivalMarginSeconds = checkPositive("arrivalMarginSeconds", options.arrivalMarginSeconds ?? DEFAULT_ARRIVAL_MARGIN_SECONDS, true);
+    this.learnLimits = checkBoolean("learnLimits", options.learnLimits ?? false);
+    const shorthand = (kind: WindowRule["kind"], limit: number, option: string): WindowRule => ({
+      seconds: this.windowSeconds,
+      kind,
+      limit,
+      option,
+      learned: false,
+      share: false,
+    });
+    this._configured = [
+      ...(maxPerWindow === undefined ? [] : [shorthand("maxRequests", maxPerWindow, "maxPerWindow")]),
+      ...(maxTokensPerWindow === undefined ? [] : [shorthand("maxTokens", maxTokensPerWindow, "maxTokensPerWindow")]),
+      ...windowRules(options.windows),
+    ];
+    this._log = new WindowLog(this.arrivalMarginSeconds * 1000);
+    this._apply();
+    if (this._soloUntilAnswer()) this._setSolo(true);
   }
 
-  /** At most this many starts in any window (undefined: unlimited). */
+  /** At most this many starts in any `windowSeconds` (the shorthand window in force; undefined: none configured). */
   get maxPerWindow(): number | undefined {
-    return this._maxPerWindow;
+    return this._shorthand("maxPerWindow", "maxRequests");
   }
 
-  /** Changes `maxPerWindow` live (used by adaptive rates); the window history is kept. */
+  /** At most this many estimated tokens in any `windowSeconds` (the shorthand window in force; undefined: none configured). */
+  get maxTokensPerWindow(): number | undefined {
+    return this._shorthand("maxTokensPerWindow", "maxTokens");
+  }
+
+  /** The windows in force, configured and learned, one per period. */
+  get windows(): readonly WindowLimit[] {
+    return this._windows;
+  }
+
+  /**
+   * Changes the shorthand window's `maxPerWindow` live (adaptive rates); the
+   * window history is kept. From then on a learned limit of the same period
+   * no longer replaces it (both hold, the stricter binds).
+   */
   setMaxPerWindow(maxPerWindow: number): void {
-    if (!this._timed) throw new Error("setMaxPerWindow needs a limiter created with a maxPerWindow");
-    this._maxPerWindow = checkCount("maxPerWindow", maxPerWindow);
+    const i = this._configured.findIndex((r) => r.option === "maxPerWindow");
+    if (i < 0) throw new Error("setMaxPerWindow needs a limiter created with a maxPerWindow");
+    const limit = checkCount("maxPerWindow", maxPerWindow);
+    this._configured[i] = { ...(this._configured[i] as WindowRule), limit };
+    this._pinned = true;
+    this._apply();
     this._drain();
   }
 
-  /** Starts inside the current window. */
+  /**
+   * Puts the provider's limits in force: each becomes a window of its kind
+   * (per-minute ones with a per-second window of `ceil(limit / 60)` beside
+   * them), replacing configured and earlier learned windows of the same kind
+   * and period, until `reset()`. Ends the lone first request of `learnLimits`.
+   */
+  learn(limits: LearnedLimits): void {
+    this._learned = replaceRules(this._learned, learnedRules(limits));
+    this._apply();
+    this._setSolo(false);
+  }
+
+  /** Starts inside the shorthand window now (its `windowSeconds` plus the arrival margin). */
   get currentWindowCount(): number {
-    this._prune(performance.now());
-    return this._times.length - this._first;
+    return this._log.recent(performance.now(), this._spanMs()).count;
   }
 
-  /** Tokens of the starts inside the current window (estimates, or settled usage). */
+  /** Tokens of the starts inside the shorthand window now (estimates, or settled usage). */
   get currentWindowTokens(): number {
-    this._prune(performance.now());
-    return this._windowTokens;
+    return this._log.recent(performance.now(), this._spanMs()).tokens;
   }
 
-  protected override _checkTokens(tokens: number | undefined): number {
-    return checkRequestTokens(tokens, this.maxTokensPerWindow);
+  protected override _answered(): void {
+    if (!this._soloUntilAnswer()) return;
+    this._setSolo(false);
+    if (!this._log.limited) this._stopClock();
   }
 
-  protected _delayFor(now: number, tokens: number): number {
-    this._prune(now);
-    let delay = 0;
-    const count = this._times.length - this._first;
-    if (this._maxPerWindow !== undefined && count >= this._maxPerWindow) {
-      // The start that must leave the window before one more fits.
-      delay = (this._times[this._first + count - this._maxPerWindow] as number) + this._windowMs - now;
-    }
-    const maxTokens = this.maxTokensPerWindow;
-    if (maxTokens !== undefined && this._windowTokens + tokens > maxTokens) {
-      if (tokens > maxTokens) this._checkTokens(tokens); // throws: it could never start
-      let excess = this._windowTokens + tokens - maxTokens;
-      let i = this._first;
-      while (excess > 0 && i < this._times.length) excess -= this._tokens[i++] as number;
-      delay = Math.max(delay, (this._times[i - 1] as number) + this._windowMs - now);
-    }
-    return Math.max(delay, 0);
+  protected _delayFor(now: number, weight: Weight): number {
+    return this._log.delayFor(now, weight);
   }
 
-  protected _record(now: number, tokens: number): number {
-    this._times.push(now);
-    this._tokens.push(tokens);
-    this._windowTokens += tokens;
-    return this._base + this._times.length - 1;
+  protected _record(now: number, weight: Weight): number {
+    return this._log.record(now, weight);
   }
 
-  /** @internal */
-  settleStart(seq: number, _estimate: number, actual: number): void {
-    checkTokenCount("settle(actualTokens)", actual);
-    this._prune(performance.now());
-    const i = seq - this._base;
-    if (i < this._first || i >= this._times.length) return; // already out of the window: nothing to correct
-    const before = this._tokens[i] as number;
-    this._tokens[i] = actual;
-    this._windowTokens += actual - before;
-    if (actual < before) this._drain(); // a refund takes effect at once
+  protected _settle(seq: number, actual: Weight): void {
+    if (this._log.settle(seq, actual)) this._drain(); // a refund takes effect at once
+  }
+
+  protected override _neverFits(weight: Weight): RangeError {
+    const rule = this._log.neverFits(weight);
+    return rule === undefined ? super._neverFits(weight) : neverFits(rule, weight);
   }
 
   protected _resetRate(): void {
-    this._base += this._times.length;
-    this._times = [];
-    this._tokens = [];
-    this._first = 0;
-    this._windowTokens = 0;
+    this._log.clear();
+    this._learned = [];
+    this._apply();
+    this._setSolo(this._soloUntilAnswer());
   }
 
-  private _prune(now: number): void {
-    const cutoff = now - this._windowMs;
-    const times = this._times;
-    let first = this._first;
-    while (first < times.length && (times[first] as number) <= cutoff) {
-      this._windowTokens -= this._tokens[first] as number;
-      first++;
+  /** With `learnLimits` and no window of its own, the limiter knows nothing until the first answer. */
+  private _soloUntilAnswer(): boolean {
+    return this.learnLimits && this._configured.length === 0;
+  }
+
+  private _apply(): void {
+    if (this._pinned) {
+      const own = this._configured.filter((r) => r.option === "maxPerWindow");
+      this._inForce = [...replaceRules(this._configured.filter((r) => r.option !== "maxPerWindow"), this._learned), ...own];
+    } else {
+      this._inForce = replaceRules(this._configured, this._learned);
     }
-    if (first >= COMPACT_AFTER && first * 2 >= times.length) {
-      times.splice(0, first);
-      this._tokens.splice(0, first);
-      this._base += first;
-      first = 0;
+    this._log.setRules(this._inForce, performance.now());
+    this._windows = windowsOf(this._inForce);
+    // Log starts while the first request runs alone: learned windows then count it.
+    this._timed = this._log.limited || this._soloUntilAnswer();
+  }
+
+  private _stopClock(): void {
+    this._timed = false;
+    this._log.clear();
+  }
+
+  private _shorthand(option: string, kind: WindowRule["kind"]): number | undefined {
+    if (!this._configured.some((r) => r.option === option)) return undefined;
+    let limit: number | undefined;
+    for (const r of this._inForce) {
+      if (r.seconds === this.windowSeconds && r.kind === kind && (limit === undefined || r.limit < limit)) limit = r.limit;
     }
-    this._first = first;
-    if (first === times.length) this._windowTokens = 0; // no drift from float sums
+    return limit;
+  }
+
+  private _spanMs(): number {
+    return this.windowSeconds * 1000 + this._log.marginMs;
   }
 
   override toString(): string {

@@ -4,15 +4,18 @@
  */
 import { checkCount, checkOptions, checkPositive } from "../validate.js";
 import { LocalLimiter } from "./limiter.js";
+import type { Weight } from "./types.js";
 
 /** Options of a `TokenBucket`. */
 export interface TokenBucketOptions {
-  /** Steady refill rate, in starts per second. */
+  /** Steady refill rate, in starts per second (required). */
   ratePerSecond: number;
-  /** Bucket size: how many starts may happen back to back (default: one second's worth, at least 1). */
+  /** Bucket size: how many starts may happen back to back. @default max(1, floor(ratePerSecond)) */
   burst?: number;
-  /** At most this many running at once (default 5). */
+  /** At most this many running at once. @default 5 */
   maxConcurrent?: number;
+  /** A start that cannot happen within this many seconds fails with `LimiterTimeout` (an acquire's own value wins). @default undefined (unbounded) */
+  maxWaitSeconds?: number;
 }
 
 /**
@@ -25,13 +28,13 @@ export interface TokenBucketOptions {
 export class TokenBucket extends LocalLimiter {
   readonly ratePerSecond: number;
   readonly burst: number;
-  protected readonly _timed = true;
+  protected override _timed = true;
   private _level: number;
   private _refilledAt: number;
 
   constructor(options: TokenBucketOptions) {
-    checkOptions("TokenBucket", options, ["ratePerSecond", "burst", "maxConcurrent"]);
-    super(options?.maxConcurrent);
+    checkOptions("TokenBucket", options, ["ratePerSecond", "burst", "maxConcurrent", "maxWaitSeconds"]);
+    super(options?.maxConcurrent, options?.maxWaitSeconds);
     this.ratePerSecond = checkPositive("ratePerSecond", options?.ratePerSecond);
     this.burst = checkCount("burst", options.burst ?? Math.max(1, Math.floor(this.ratePerSecond)));
     this._level = this.burst;
@@ -44,19 +47,19 @@ export class TokenBucket extends LocalLimiter {
     return Math.floor(this._level);
   }
 
-  protected _delayFor(now: number, _tokens: number): number {
+  protected _delayFor(now: number, _weight: Weight): number {
     this._refill(now);
     return this._level >= 1 ? 0 : ((1 - this._level) / this.ratePerSecond) * 1000;
   }
 
-  protected _record(now: number, _tokens: number): number {
+  protected _record(now: number, _weight: Weight): number {
     this._refill(now);
     this._level -= 1;
     return 0;
   }
 
-  /** Token weights do not apply to a bucket of starts. @internal */
-  settleStart(_seq: number, _estimate: number, _actual: number): void {}
+  /** Token weights do not apply to a bucket of starts (the usage is still checked). */
+  protected _settle(_seq: number, _actual: Weight): void {}
 
   protected _resetRate(): void {
     this._level = this.burst;
