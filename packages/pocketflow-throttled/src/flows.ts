@@ -8,16 +8,17 @@ import { type Action, type AnyNode, AsyncParallelBatchFlow, BaseNode, batchItems
 import { AimdController, bindAimd, checkBounds } from "./adaptive.js";
 import { configure, raw, type Validator } from "./configure.js";
 import { RateLimitHit } from "./errors.js";
-import { checkLimiterOption, type Limiter } from "./limiters/limiter.js";
-import { RateLimiter } from "./limiters/sliding-window.js";
+import { checkLimiterOption, type Limiter, type TokenUsage } from "./limiters/limiter.js";
+import type { WindowLimit } from "./limiters/windows.js";
 import { resolveLimiter } from "./registry.js";
 import { type AdaptiveBinding, Attempts, type UnitHooks } from "./run/attempt.js";
+import { LIMIT_DEFAULTS, LIMIT_VALIDATORS, type LimitOptions, ownLimiter } from "./run/limits.js";
 import { DONE, RunLifecycle, runPool, type UnitRunner } from "./run/pool.js";
 import { composePolicies } from "./run/retry.js";
 import { checkAbove, checkBetween, checkCount, checkOptionalCount } from "./validate.js";
 
 /** Options of a `ThrottledAsyncParallelBatchFlow` (each also settable as a class field). */
-export interface FlowThrottleOptions {
+export interface FlowThrottleOptions extends LimitOptions {
   /**
    * At most this many flow instances running at once.
    * @default 5
@@ -93,6 +94,7 @@ export interface AdaptiveFlowStats extends FlowThrottleStats {
 export type FlowResult = PromiseSettledResult<Action | undefined>;
 
 const FLOW_VALIDATORS: Record<string, Validator> = {
+  ...LIMIT_VALIDATORS,
   maxConcurrentFlows: (v) => checkCount("maxConcurrentFlows", v),
   maxFlowsPerMinute: (v) => checkOptionalCount("maxFlowsPerMinute", v),
   maxTokensPerMinute: (v) => checkOptionalCount("maxTokensPerMinute", v),
@@ -146,6 +148,16 @@ export class ThrottledAsyncParallelBatchFlow<S = unknown> extends AsyncParallelB
   declare maxFlowsPerMinute: number | undefined;
   declare maxTokensPerMinute: number | undefined;
   declare limiter: Limiter | string | undefined;
+  declare maxPerSecond: number | undefined;
+  declare maxPerDay: number | undefined;
+  declare maxInputTokensPerMinute: number | undefined;
+  declare maxOutputTokensPerMinute: number | undefined;
+  declare maxTokensPerDay: number | undefined;
+  declare minIntervalSeconds: number | undefined;
+  declare windows: WindowLimit[] | undefined;
+  declare arrivalMarginSeconds: number | undefined;
+  declare learnLimits: boolean;
+  declare maxWaitSeconds: number | undefined;
   /** Counters of the last run. @internal */
   declare _stats: { completedFlows: number; failedFlows: number };
 
@@ -153,6 +165,7 @@ export class ThrottledAsyncParallelBatchFlow<S = unknown> extends AsyncParallelB
   protected static _validators: Readonly<Record<string, Validator>> = FLOW_VALIDATORS;
   /** @internal */
   protected static _defaults: Readonly<Record<string, unknown>> = {
+    ...LIMIT_DEFAULTS,
     maxConcurrentFlows: 5,
     maxFlowsPerMinute: undefined,
     maxTokensPerMinute: undefined,
@@ -196,25 +209,19 @@ export class ThrottledAsyncParallelBatchFlow<S = unknown> extends AsyncParallelB
   }
 
   /** Estimated tokens one instance will use, from its params (default: their JSON length / 4). */
-  estimateTokens(params: Params): number {
+  estimateTokens(params: Params): number | TokenUsage {
     return Math.ceil(JSON.stringify(params).length / 4);
   }
 
   /** Actual tokens an instance used, read after it ran (default: `undefined`, keep the estimate). */
-  usageOf(_shared: S, _params: Params): number | undefined {
+  usageOf(_shared: S, _params: Params): number | TokenUsage | undefined {
     return undefined;
   }
 
   /** The limiter instances start under. @internal */
   _limiterForRun(): Limiter {
     return (
-      resolveLimiter(this.limiter) ??
-      new RateLimiter({
-        maxConcurrent: this.maxConcurrentFlows,
-        maxPerWindow: this.maxFlowsPerMinute,
-        maxTokensPerWindow: this.maxTokensPerMinute,
-        windowSeconds: 60,
-      })
+      resolveLimiter(this.limiter) ?? ownLimiter(this, this.maxConcurrentFlows, this.maxFlowsPerMinute, this.maxTokensPerMinute)
     );
   }
 
@@ -251,6 +258,7 @@ export class ThrottledAsyncParallelBatchFlow<S = unknown> extends AsyncParallelB
       policy: composePolicies(), // the flow never re-runs an instance: a failure is its result
       observe: false,
       adaptive: self._bindAdaptive(limiter, lifecycle),
+      maxWaitSeconds: self.maxWaitSeconds,
     });
     let next = 0;
     await runPool<Params, FlowResult>({

@@ -7,7 +7,9 @@
 import { batchItems } from "pocketflow";
 import { raw, type Validator } from "./configure.js";
 import { type ThrottleOptions, ThrottledParallelBatchNode } from "./nodes.js";
-import type { UnitHooks } from "./run/attempt.js";
+import type { TokenUsage } from "./limiters/limiter.js";
+import type { Weight } from "./limiters/windows.js";
+import { estimateWeight, type UnitHooks, usageWeight } from "./run/attempt.js";
 import { DONE } from "./run/pool.js";
 import { checkBoolean, checkCount, checkOptionalCount } from "./validate.js";
 
@@ -51,8 +53,15 @@ export interface MicroBatchStats {
 interface Batch<Item> {
   readonly items: Item[];
   readonly offset: number;
-  readonly tokens?: number;
+  readonly tokens?: Weight;
 }
+
+/** `a + b`, part by part. */
+function addWeights(a: Weight, b: Weight): Weight {
+  return { tokens: a.tokens + b.tokens, inputTokens: a.inputTokens + b.inputTokens, outputTokens: a.outputTokens + b.outputTokens };
+}
+
+const NO_TOKENS: Weight = Object.freeze({ tokens: 0, inputTokens: 0, outputTokens: 0 });
 
 /**
  * Micro-batching under the node's limiter: one start per batch, carrying the
@@ -128,18 +137,18 @@ export class ThrottledMicroBatchNode<S = unknown, Item = unknown, Result = unkno
       const offset = stats.totalItems;
       const batch: Item[] = [];
       const boundTokens = tokenBound !== Number.POSITIVE_INFINITY;
-      let tokens = 0;
+      let tokens = NO_TOKENS;
       for (;;) {
         const step = lookahead ?? iterator.next();
         lookahead = undefined;
         if (step.done) break;
-        const itemTokens = boundTokens ? self.estimateTokens(step.value) : 0;
-        if (batch.length > 0 && tokens + itemTokens > tokenBound) {
+        const itemTokens = boundTokens ? estimateWeight("estimateTokens", self.estimateTokens(step.value)) : NO_TOKENS;
+        if (batch.length > 0 && tokens.tokens + itemTokens.tokens > tokenBound) {
           lookahead = step;
           break;
         }
         batch.push(step.value);
-        tokens += itemTokens;
+        tokens = addWeights(tokens, itemTokens);
         stats.totalItems++;
         if (batch.length >= self.batchSize) break;
       }
@@ -171,12 +180,7 @@ export class ThrottledMicroBatchNode<S = unknown, Item = unknown, Result = unkno
       retryAfter,
       setAttempt,
       call: (batch) => this._callBatch(batch.items),
-      estimate: (batch) => {
-        if (batch.tokens !== undefined) return batch.tokens; // summed while packing
-        let sum = 0;
-        for (const item of batch.items) sum += this.estimateTokens(item);
-        return sum;
-      },
+      estimate: (batch) => batch.tokens ?? this._batchEstimate(batch.items), // summed while packing, when it bounded
       usage: (batch, out) => this._batchUsage(batch.items, out),
       fallback: async (batch, error, rerun) => {
         if (batch.items.length === 1) return [await this.execFallbackAsync(batch.items[0] as Item, error)];
@@ -206,14 +210,22 @@ export class ThrottledMicroBatchNode<S = unknown, Item = unknown, Result = unkno
     return out;
   }
 
+  /** The summed estimate of a batch's items. */
+  private _batchEstimate(items: Item[]): Weight {
+    let sum = NO_TOKENS;
+    for (const item of items) sum = addWeights(sum, estimateWeight("estimateTokens", this.estimateTokens(item)));
+    return sum;
+  }
+
   /** The batch's usage: each result's `usageOf`, or its item's estimate where that is undefined (undefined if none is known). */
-  private _batchUsage(items: Item[], results: Result[]): number | undefined {
-    let sum = 0;
+  private _batchUsage(items: Item[], results: Result[]): TokenUsage | undefined {
+    let sum = NO_TOKENS;
     let known = false;
     for (let i = 0; i < results.length; i++) {
+      const estimate = estimateWeight("estimateTokens", this.estimateTokens(items[i] as Item));
       const used = this.usageOf(results[i] as Result);
       if (used !== undefined) known = true;
-      sum += used ?? this.estimateTokens(items[i] as Item);
+      sum = addWeights(sum, used === undefined ? estimate : usageWeight("usageOf", used, estimate));
     }
     return known ? sum : undefined;
   }

@@ -8,19 +8,20 @@
 import { AsyncParallelBatchNode, batchItems } from "pocketflow";
 import { configure, raw, type Validator } from "./configure.js";
 import { isRateLimitError, retryAfterOf } from "./detect.js";
-import { checkLimiterOption, type Limiter } from "./limiters/limiter.js";
-import { RateLimiter } from "./limiters/sliding-window.js";
+import { checkLimiterOption, type Limiter, type TokenUsage } from "./limiters/limiter.js";
 import { resolveLimiter } from "./registry.js";
 import { type AdaptiveBinding, Attempts, type UnitHooks } from "./run/attempt.js";
+import { LIMIT_DEFAULTS, LIMIT_VALIDATORS, type LimitOptions, ownLimiter } from "./run/limits.js";
 import { ordinaryRetries } from "./run/policies/ordinary.js";
 import { propagateRateLimit } from "./run/policies/propagate.js";
 import { rateLimitReruns } from "./run/policies/rate-limit.js";
 import { DONE, RunLifecycle, runPool } from "./run/pool.js";
+import type { WindowLimit } from "./limiters/windows.js";
 import { composePolicies, type RefusalKind, type RetryPolicy } from "./run/retry.js";
 import { checkBoolean, checkCount, checkOptionalCount, checkPositive } from "./validate.js";
 
 /** Options of a `ThrottledParallelBatchNode` (each also settable as a class field; the constructor wins). */
-export interface ThrottleOptions {
+export interface ThrottleOptions extends LimitOptions {
   /**
    * At most this many items running at once.
    * @default 5
@@ -79,6 +80,7 @@ const flag = (name: string): Validator => (v) => checkBoolean(name, v);
 
 /** @internal */
 export const THROTTLE_VALIDATORS: Readonly<Record<string, Validator>> = {
+  ...LIMIT_VALIDATORS,
   maxConcurrent: count("maxConcurrent"),
   maxPerMinute: optionalCount("maxPerMinute"),
   maxTokensPerMinute: optionalCount("maxTokensPerMinute"),
@@ -122,11 +124,22 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
   declare propagateRateLimit: boolean;
   declare limiter: Limiter | string | undefined;
   declare observeHeaders: boolean;
+  declare maxPerSecond: number | undefined;
+  declare maxPerDay: number | undefined;
+  declare maxInputTokensPerMinute: number | undefined;
+  declare maxOutputTokensPerMinute: number | undefined;
+  declare maxTokensPerDay: number | undefined;
+  declare minIntervalSeconds: number | undefined;
+  declare windows: WindowLimit[] | undefined;
+  declare arrivalMarginSeconds: number | undefined;
+  declare learnLimits: boolean;
+  declare maxWaitSeconds: number | undefined;
 
   /** @internal */
   protected static _validators: Readonly<Record<string, Validator>> = THROTTLE_VALIDATORS;
   /** @internal */
   protected static _defaults: Readonly<Record<string, unknown>> = {
+    ...LIMIT_DEFAULTS,
     maxConcurrent: 5,
     maxPerMinute: undefined,
     maxTokensPerMinute: undefined,
@@ -152,14 +165,18 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
     return isRateLimitError(error);
   }
 
-  /** Estimated tokens of one item (default: its JSON length / 4). */
-  estimateTokens(item: Item): number {
+  /**
+   * Estimated tokens of one item: a number (the prompt's size, counted as
+   * input tokens) or `{ inputTokens, outputTokens }` for limits that tell
+   * them apart (default: its JSON length / 4).
+   */
+  estimateTokens(item: Item): number | TokenUsage {
     const json = JSON.stringify(item);
     return json === undefined ? 0 : Math.ceil(json.length / 4);
   }
 
-  /** Actual tokens a result used (default: OpenAI or Anthropic `usage`); `undefined` keeps the estimate. */
-  usageOf(result: Result): number | undefined {
+  /** Actual tokens a result used, a total or its parts (default: OpenAI or Anthropic `usage`); `undefined` keeps the estimate. */
+  usageOf(result: Result): number | TokenUsage | undefined {
     const usage = (result as { usage?: Record<string, unknown> } | null | undefined)?.usage;
     if (usage === null || typeof usage !== "object") return undefined;
     if (typeof usage.total_tokens === "number") return usage.total_tokens;
@@ -171,15 +188,7 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
 
   /** The limiter this execution runs under: the `limiter` option, or a fresh one of the node's own. @internal */
   _limiterForRun(): Limiter {
-    return (
-      resolveLimiter(this.limiter) ??
-      new RateLimiter({
-        maxConcurrent: this.maxConcurrent,
-        maxPerWindow: this.maxPerMinute,
-        maxTokensPerWindow: this.maxTokensPerMinute,
-        windowSeconds: 60,
-      })
-    );
+    return resolveLimiter(this.limiter) ?? ownLimiter(this, this.maxConcurrent, this.maxPerMinute, this.maxTokensPerMinute);
   }
 
   /** Binds adaptive control to a run's limiter (none here; the adaptive node binds its controller). @internal */
@@ -239,6 +248,7 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
       adaptive,
       // Per-unit retry scopes only when units can retry; otherwise no closure per unit on the hot path.
       scope: closeScopes ? (work) => this._scoped(work) : undefined,
+      maxWaitSeconds: this.maxWaitSeconds,
     });
     const workers = Math.min(maxUnits, Math.max(this.maxConcurrent, limiter.maxConcurrent));
     await runPool({ lifecycle, workers, next, runner, place });

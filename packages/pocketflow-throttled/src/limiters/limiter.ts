@@ -9,7 +9,7 @@ import { LimiterTimeout } from "../errors.js";
 import { checkCount, checkPositive, checkWaitSeconds } from "../validate.js";
 import { parseRateLimitHeaders } from "./headers.js";
 import { type Waiter, WaitQueue } from "./queue.js";
-import { LocalPermit, weightOf } from "./permit.js";
+import { LocalPermit } from "./permit.js";
 import type { AcquireOptions, Limiter, LimiterStats, LocalGate, Permit, Weight } from "./types.js";
 import { acquireWeight, checkWeight, maxWaitMsOf } from "./weights.js";
 
@@ -134,10 +134,7 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
    * Takes a start at once if every gate admits it and nobody waits; returns
    * its sequence number, or -1 (then call `waitStart`). @internal
    */
-  tryStart(weight: Weight): number;
-  /** @deprecated A bare token count: kept until the run engine passes weights. */
-  tryStart(tokens: number): number;
-  tryStart(weight: Weight | number): number {
+  tryStart(weight: Weight): number {
     if (this._waiting !== 0 || this._active >= this._cap) return -1;
     if (!this._timed && this._pausedUntil === 0) {
       this._active++;
@@ -151,24 +148,20 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
       this._acquired++;
       return 0;
     }
-    const w = weightOf(weight);
-    if (this._delayFor(now, w) > 0) return -1;
+    if (this._delayFor(now, weight) > 0) return -1;
     this._active++;
     this._acquired++;
-    return this._record(now, w);
+    return this._record(now, weight);
   }
 
   /** Queues for a start (FIFO); resolves with its sequence number. @internal */
-  waitStart(weight: Weight, signal?: AbortSignal, maxWaitMs?: number): Promise<number>;
-  /** @deprecated A bare token count: kept until the run engine passes weights. */
-  waitStart(tokens: number, signal?: AbortSignal, maxWaitMs?: number): Promise<number>;
-  waitStart(weight: Weight | number, signal?: AbortSignal, maxWaitMs?: number): Promise<number> {
+  waitStart(weight: Weight, signal?: AbortSignal, maxWaitMs?: number): Promise<number> {
     return new Promise<number>((resolve, reject) => {
       if (signal?.aborted) {
         reject(signal.reason);
         return;
       }
-      const w = weightOf(weight);
+      const w = weight;
       const now = performance.now();
       const limitMs = maxWaitMs ?? this._maxWaitMs;
       // What is known now is a lower bound of the wait: the windows only fill up for those ahead.
@@ -202,11 +195,8 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
   }
 
   /** Replaces a start's estimate by the actual usage. @internal */
-  settleStart(seq: number, estimate: Weight, actual: Weight): void;
-  /** @deprecated Bare token counts: kept until the run engine passes weights. */
-  settleStart(seq: number, estimate: number, actual: number): void;
-  settleStart(seq: number, _estimate: Weight | number, actual: Weight | number): void {
-    this._settle(seq, checkWeight("settle", weightOf(actual)));
+  settleStart(seq: number, _estimate: Weight, actual: Weight): void {
+    this._settle(seq, checkWeight("settle", actual));
   }
 
   /** Frees one concurrency slot. @internal */

@@ -32,8 +32,3 @@ export class LocalPermit implements Permit {
     this.release();
   }
 }
-
-/** A number where a weight belongs (the node code before the run engine): a total with no split. */
-export function weightOf(w: Weight | number): Weight {
-  return typeof w === "number" ? { tokens: w, inputTokens: 0, outputTokens: 0 } : w;
-}

@@ -9,7 +9,9 @@
  */
 import { sleep } from "pocketflow";
 import { headersOf } from "../detect.js";
-import type { Limiter, LocalGate, Permit } from "../limiters/limiter.js";
+import { LimiterTimeout } from "../errors.js";
+import { type Limiter, type LocalGate, type Permit, type TokenUsage, ZERO_WEIGHT } from "../limiters/limiter.js";
+import type { Weight } from "../limiters/windows.js";
 import { checkTokenCount } from "../validate.js";
 import type { RunLifecycle, UnitRunner } from "./pool.js";
 import type { RefusalKind, RetryPolicy, RetryState } from "./retry.js";
@@ -18,10 +20,13 @@ import type { RefusalKind, RetryPolicy, RetryState } from "./retry.js";
 export interface UnitHooks<U, R> {
   /** The call itself (`execAsync`, `execBatchAsync`, a flow instance). */
   call(unit: U): Promise<R>;
-  /** Estimated tokens of the unit; only asked when the limiter counts tokens. */
-  estimate(unit: U): number;
-  /** Actual tokens the result used (`undefined`: keep the estimate). */
-  usage(unit: U, result: R): number | undefined;
+  /**
+   * Estimated tokens of the unit, a total or `{ inputTokens, outputTokens }`;
+   * only asked when the limiter weighs tokens.
+   */
+  estimate(unit: U): number | TokenUsage;
+  /** Actual tokens the result used, a total or its parts (`undefined`: keep the estimate). */
+  usage(unit: U, result: R): number | TokenUsage | undefined;
   /**
    * The unit failed for good: the fallback decides (the default rethrows).
    * `rerun` runs other units through the same attempt path (micro-batch splits).
@@ -52,29 +57,98 @@ export interface AttemptOptions<U, R> {
   readonly adaptive?: AdaptiveBinding | undefined;
   /** Runs a unit's attempts in their own `curRetry` scope (only when units can retry). */
   readonly scope?: (<T>(work: () => Promise<T>) => Promise<T>) | undefined;
+  /** A start that cannot happen within this long fails with `LimiterTimeout` (undefined: the limiter's own bound). */
+  readonly maxWaitSeconds?: number | undefined;
 }
 
-/** A start that is held: a permit, or an in-process gate's sequence number. */
+/**
+ * What a unit asks of the limiter: its weight, and whether its hooks speak in
+ * totals (a number) or in parts — a limiter reached through `acquire` is told
+ * in the same terms (a custom limiter may know totals only).
+ */
+interface Ask {
+  readonly weight: Weight;
+  readonly parts: boolean;
+}
+
+const NO_ASK: Ask = Object.freeze({ weight: ZERO_WEIGHT, parts: false });
+
+/** A start that is held: a permit, or an in-process gate's sequence number, and what it asked for. */
 interface Start {
   readonly permit: Permit | undefined;
   readonly seq: number;
-  readonly tokens: number;
+  readonly ask: Ask;
 }
 
 /** The start a fast attempt holds: the gate's, with no token weight. */
-const FAST_START: Start = Object.freeze({ permit: undefined, seq: 0, tokens: 0 });
+const FAST_START: Start = Object.freeze({ permit: undefined, seq: 0, ask: NO_ASK });
 
-/** True when the limiter's windows weigh tokens, so units need an estimate (a store-backed or custom limiter always gets one). @internal */
+/**
+ * True when units need a token estimate: the limiter's windows weigh tokens,
+ * or it may learn such windows, or it is store-backed or custom (it always
+ * gets one). @internal
+ */
 export function countsTokens(limiter: Limiter): boolean {
-  return limiter.gate === undefined || limiter.maxTokensPerWindow !== undefined;
+  if (limiter.gate === undefined || limiter.maxTokensPerWindow !== undefined || learns(limiter)) return true;
+  const windows = limiter.windows;
+  if (windows === undefined) return false;
+  for (const w of windows) {
+    if (w.maxTokens !== undefined || w.maxInputTokens !== undefined || w.maxOutputTokens !== undefined) return true;
+  }
+  return false;
 }
 
-/** A usage or estimate from user code: a finite number >= 0; the error names the hook and quotes the value. @internal */
-export function checkHookTokens(hook: string, value: unknown): number {
+/** True for a limiter that takes limits from the provider's answers. */
+function learns(limiter: Limiter): boolean {
+  return (limiter as { learnLimits?: unknown }).learnLimits === true;
+}
+
+function shown(value: unknown): string {
+  return typeof value === "string" ? JSON.stringify(value) : String(value);
+}
+
+/** One token count from user code: a finite number >= 0; the error names the hook and quotes the value. */
+function hookCount(hook: string, value: unknown): number {
   if (typeof value !== "number") {
-    throw new TypeError(`${hook} must return a finite number >= 0 (or undefined), got ${typeof value} ${JSON.stringify(value) ?? String(value)}`);
+    throw new TypeError(`${hook} must return a finite number >= 0 (or undefined), got ${typeof value} ${shown(value)}`);
   }
   return checkTokenCount(hook, value);
+}
+
+/**
+ * The weight an estimate hook returned. A bare number is the prompt's size:
+ * it counts as the total and as input tokens (output unknown, 0). @internal
+ */
+export function estimateWeight(hook: string, value: unknown): Weight {
+  if (typeof value === "number" || value === null || typeof value !== "object") {
+    const n = hookCount(hook, value);
+    return n === 0 ? ZERO_WEIGHT : { tokens: n, inputTokens: n, outputTokens: 0 };
+  }
+  const parts = value as TokenUsage;
+  const inputTokens = parts.inputTokens === undefined ? 0 : hookCount(`${hook} inputTokens`, parts.inputTokens);
+  const outputTokens = parts.outputTokens === undefined ? 0 : hookCount(`${hook} outputTokens`, parts.outputTokens);
+  const tokens = parts.tokens === undefined ? inputTokens + outputTokens : hookCount(`${hook} tokens`, parts.tokens);
+  return { tokens, inputTokens, outputTokens };
+}
+
+/**
+ * The weight a usage hook reported, against the estimate it replaces: a
+ * number is the total (the split keeps the estimate's); parts not given keep
+ * the estimate's, and a missing total is the sum of the parts. @internal
+ */
+export function usageWeight(hook: string, value: unknown, estimate: Weight): Weight {
+  if (typeof value === "number" || value === null || typeof value !== "object") {
+    return { tokens: hookCount(hook, value), inputTokens: estimate.inputTokens, outputTokens: estimate.outputTokens };
+  }
+  const parts = value as TokenUsage;
+  const input = parts.inputTokens === undefined ? undefined : hookCount(`${hook} inputTokens`, parts.inputTokens);
+  const output = parts.outputTokens === undefined ? undefined : hookCount(`${hook} outputTokens`, parts.outputTokens);
+  const inputTokens = input ?? estimate.inputTokens;
+  const outputTokens = output ?? estimate.outputTokens;
+  let tokens: number;
+  if (parts.tokens !== undefined) tokens = hookCount(`${hook} tokens`, parts.tokens);
+  else tokens = input === undefined && output === undefined ? estimate.tokens : inputTokens + outputTokens;
+  return { tokens, inputTokens, outputTokens };
 }
 
 /** Feeds the headers of a result or an error to the limiter. */
@@ -92,6 +166,9 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
   private readonly signal: AbortSignal;
   private readonly hooks: UnitHooks<U, R>;
   private readonly countTokens: boolean;
+  /** The limiter learns from answers: every answer, headers or not, is observed. */
+  private readonly learning: boolean;
+  private readonly maxWaitMs: number | undefined;
   private readonly rerun = (unit: U): Promise<R> => this.first(unit);
 
   constructor(private readonly options: AttemptOptions<U, R>) {
@@ -100,12 +177,15 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
     this.signal = options.lifecycle.signal;
     this.hooks = options.hooks;
     this.countTokens = countsTokens(options.limiter);
+    this.learning = learns(options.limiter);
+    this.maxWaitMs = options.maxWaitSeconds === undefined ? undefined : options.maxWaitSeconds * 1000;
     // The fast path holds no permit and no estimate, and has nothing to tell an adaptive controller.
-    this.fast = this.gate !== undefined && !this.countTokens && options.adaptive === undefined && options.scope === undefined;
+    this.fast =
+      this.gate !== undefined && !this.countTokens && !this.learning && options.adaptive === undefined && options.scope === undefined;
   }
 
   tryFast(): boolean {
-    return (this.gate as LocalGate).tryStart(0) >= 0;
+    return (this.gate as LocalGate).tryStart(ZERO_WEIGHT) >= 0;
   }
 
   call(unit: U): Promise<R> {
@@ -131,13 +211,17 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
 
   private first(unit: U): Promise<R> {
     // A bad estimate (NaN, negative, a string) would corrupt the window's token sum: fail the unit instead.
-    const tokens = this.countTokens ? checkHookTokens("estimateTokens", this.hooks.estimate(unit)) : 0;
-    return this.attempt(unit, tokens, { attempt: 0, rateLimitRetries: 0 });
+    let ask = NO_ASK;
+    if (this.countTokens) {
+      const estimate = this.hooks.estimate(unit);
+      ask = { weight: estimateWeight("estimateTokens", estimate), parts: typeof estimate === "object" && estimate !== null };
+    }
+    return this.attempt(unit, ask, { attempt: 0, rateLimitRetries: 0 });
   }
 
   /** One attempt: take a start, call, settle; a failure goes to the policies. */
-  private async attempt(unit: U, tokens: number, state: RetryState): Promise<R> {
-    const start = await this.take(tokens);
+  private async attempt(unit: U, ask: Ask, state: RetryState): Promise<R> {
+    const start = await this.take(ask);
     let result: R;
     try {
       result = await this.hooks.call(unit);
@@ -145,10 +229,10 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
       return this.failed(unit, error, start, state);
     }
     try {
-      if (this.options.observe) observeHeaders(this.limiter, result);
+      this.observe(result);
       if (this.countTokens) {
         const used = this.hooks.usage(unit, result);
-        if (used !== undefined) this.settle(start, checkHookTokens("usageOf", used));
+        if (used !== undefined) this.settle(start, usageWeight("usageOf", used, start.ask.weight), typeof used === "object");
       }
       this.options.adaptive?.success();
     } finally {
@@ -161,10 +245,12 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
   private async failed(unit: U, error: unknown, start: Start, state: RetryState): Promise<R> {
     const kind = this.hooks.classify(error);
     const retryAfter = kind === undefined ? undefined : this.hooks.retryAfter(error);
+    // A hint beyond the bounded wait fails the unit (below) rather than freezing the limiter for everyone.
+    const bounded = this.maxWaitMs !== undefined && retryAfter !== undefined && retryAfter * 1000 > this.maxWaitMs;
     try {
-      if (this.options.observe) observeHeaders(this.limiter, error);
+      this.observe(error);
       if (kind === "rate-limit") {
-        if (retryAfter !== undefined && retryAfter > 0) this.limiter.pause(retryAfter);
+        if (retryAfter !== undefined && retryAfter > 0 && !bounded) this.limiter.pause(retryAfter, error);
         // Back off before freeing the slot, so no waiting unit takes it at the old concurrency.
         this.options.adaptive?.rateLimited();
       }
@@ -179,36 +265,57 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
       if (final.fallback) return this.hooks.fallback(unit, final.error, this.rerun);
       throw final.error;
     }
+    if (this.maxWaitMs !== undefined && decision.waitMs > this.maxWaitMs) {
+      const waitSeconds = decision.waitMs / 1000;
+      throw new LimiterTimeout(`a re-run would wait ${waitSeconds} s for the provider's retry hint, over maxWaitSeconds ${this.maxWaitMs / 1000}`, {
+        waitSeconds,
+        cause: error,
+      });
+    }
     if (decision.counter === "attempt") this.hooks.setAttempt(++state.attempt);
     else state.rateLimitRetries++;
     if (decision.waitMs > 0) await sleep(decision.waitMs, this.signal);
     this.signal.throwIfAborted();
-    return this.attempt(unit, start.tokens, state);
+    return this.attempt(unit, start.ask, state);
   }
 
-  /** Waits for a start of `tokens` (FIFO); a grant that lands as the run stops is given back unused. */
-  private async take(tokens: number): Promise<Start> {
+  /** Feeds an answer (a result or an error) to the limiter: its headers, and that an answer arrived. */
+  private observe(value: unknown): void {
+    if (!this.options.observe) return;
+    if (this.learning) this.limiter.observe(value !== null && typeof value === "object" ? headersOf(value) : undefined);
+    else observeHeaders(this.limiter, value);
+  }
+
+  /** Waits for a start of `weight` (FIFO); a grant that lands as the run stops is given back unused. */
+  private async take(ask: Ask): Promise<Start> {
     const gate = this.gate;
     let start: Start;
     if (gate !== undefined) {
-      let seq = gate.tryStart(tokens);
-      if (seq < 0) seq = await gate.waitStart(tokens, this.signal);
-      start = { permit: undefined, seq, tokens };
+      let seq = gate.tryStart(ask.weight);
+      if (seq < 0) seq = await gate.waitStart(ask.weight, this.signal, this.maxWaitMs);
+      start = { permit: undefined, seq, ask };
     } else {
-      const permit = await this.limiter.acquire({ signal: this.signal, tokens });
-      start = { permit, seq: 0, tokens };
+      const { weight } = ask;
+      const permit = await this.limiter.acquire({
+        signal: this.signal,
+        tokens: weight.tokens,
+        ...(ask.parts ? { inputTokens: weight.inputTokens, outputTokens: weight.outputTokens } : {}),
+        ...(this.options.maxWaitSeconds === undefined ? {} : { maxWaitSeconds: this.options.maxWaitSeconds }),
+      });
+      start = { permit, seq: 0, ask };
     }
     if (this.signal.aborted) {
-      if (tokens > 0) this.settle(start, 0);
+      if (ask.weight !== ZERO_WEIGHT) this.settle(start, ZERO_WEIGHT, ask.parts);
       this.release(start);
       this.signal.throwIfAborted();
     }
     return start;
   }
 
-  private settle(start: Start, used: number): void {
-    if (start.permit) start.permit.settle(used);
-    else this.gate?.settleStart(start.seq, start.tokens, used);
+  /** Replaces the start's estimate by `used`; a permit hears a total unless the hooks gave parts. */
+  private settle(start: Start, used: Weight, parts: boolean): void {
+    if (start.permit) start.permit.settle(parts ? used : used.tokens);
+    else this.gate?.settleStart(start.seq, start.ask.weight, used);
   }
 
   private release(start: Start): void {
