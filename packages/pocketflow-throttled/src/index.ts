@@ -3,12 +3,21 @@
  * for PocketFlow, shared limiters and provider presets.
  */
 export type { AimdStats } from "./adaptive.js";
-export { headersOf, isRateLimitError, retryAfterOf } from "./detect.js";
-export { RateLimitHit, type RateLimitHitOptions } from "./errors.js";
+export {
+  classifyError,
+  type ErrorClass,
+  headersOf,
+  isRateLimitError,
+  type QuotaViolation,
+  quotaViolationsOf,
+  retryAfterOf,
+} from "./detect.js";
+export { QuotaExhausted, type QuotaExhaustedOptions, RateLimitHit, type RateLimitHitOptions } from "./errors.js";
 export { parseDuration, parseRateLimitHeaders, type RateLimitHeaderInfo } from "./limiters/headers.js";
 export type { AcquireOptions, Limiter, LimiterStats, Permit } from "./limiters/limiter.js";
 export { RateLimiter, type RateLimiterOptions } from "./limiters/sliding-window.js";
 export { TokenBucket, type TokenBucketOptions } from "./limiters/token-bucket.js";
+export { readUsage, type TokenUsage } from "./usage.js";
 export { type MicroBatchOptions, type MicroBatchStats, ThrottledMicroBatchNode } from "./micro-batch.js";
 export {
   type AdaptiveNodeStats,
