@@ -34,29 +34,28 @@ function sum(...parts: Array<number | undefined>): number | undefined {
   return total;
 }
 
+/** A usage record, chosen only by its input or output count (a total alone says nothing of the shape). */
 function make(input: number | undefined, output: number | undefined, total: number | undefined): TokenUsage | undefined {
-  if (input === undefined && output === undefined && total === undefined) return undefined;
+  if (input === undefined && output === undefined) return undefined;
   const inputTokens = input ?? 0;
   const outputTokens = output ?? 0;
   return { inputTokens, outputTokens, tokens: total ?? inputTokens + outputTokens };
 }
 
 function fromUsage(usage: unknown): TokenUsage | undefined {
-  // OpenAI Chat Completions: prompt_tokens / completion_tokens / total_tokens.
-  const chat = make(count(get(usage, "prompt_tokens")), count(get(usage, "completion_tokens")), count(get(usage, "total_tokens")));
-  if (chat) return chat;
-  // Anthropic and OpenAI Responses: input_tokens / output_tokens. Anthropic's
-  // cache writes count toward its input-token limit, cache reads do not.
-  const snake = make(
-    sum(count(get(usage, "input_tokens")), count(get(usage, "cache_creation_input_tokens"))),
-    count(get(usage, "output_tokens")),
-    count(get(usage, "total_tokens")),
+  if (usage === undefined || usage === null) return undefined;
+  const total = count(get(usage, "total_tokens"));
+  const camelTotal = count(get(usage, "totalTokens"));
+  return (
+    // OpenAI Chat Completions.
+    make(count(get(usage, "prompt_tokens")), count(get(usage, "completion_tokens")), total) ??
+    // Anthropic, OpenAI Responses, LangChain. Anthropic's cache writes count
+    // toward its input-token limit, cache reads do not.
+    make(sum(count(get(usage, "input_tokens")), count(get(usage, "cache_creation_input_tokens"))), count(get(usage, "output_tokens")), total) ??
+    // Vercel AI SDK 5+, then AI SDK 4.
+    make(count(get(usage, "inputTokens")), count(get(usage, "outputTokens")), camelTotal) ??
+    make(count(get(usage, "promptTokens")), count(get(usage, "completionTokens")), camelTotal)
   );
-  if (snake) return snake;
-  // Vercel AI SDK 5+: inputTokens / outputTokens / totalTokens; AI SDK 4: promptTokens / completionTokens.
-  const camel = make(count(get(usage, "inputTokens")), count(get(usage, "outputTokens")), count(get(usage, "totalTokens")));
-  if (camel) return camel;
-  return make(count(get(usage, "promptTokens")), count(get(usage, "completionTokens")), count(get(usage, "totalTokens")));
 }
 
 /**
