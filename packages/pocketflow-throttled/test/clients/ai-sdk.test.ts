@@ -3,6 +3,7 @@ import { APICallError, generateText, RetryError } from "ai";
 import { afterEach, describe, expect, it } from "vitest";
 import { classifyError, headersOf, isRateLimitError, retryAfterOf } from "../../src/detect.js";
 import { getHeader } from "../../src/limiters/headers.js";
+import { readUsage } from "../../src/usage.js";
 import { type ProviderServer, type Reply, startProvider, thrownBy } from "../fixtures/provider-server.js";
 
 // The Vercel AI SDK (`ai` + `@ai-sdk/openai`) against a local OpenAI-style server.
@@ -77,5 +78,24 @@ describe("Vercel AI SDK errors", () => {
     expect(classifyError(err)).toBe("overloaded");
     expect(isRateLimitError(err)).toBe(false);
     expect(retryAfterOf(err)).toBeUndefined();
+  });
+
+  it("readUsage reads the usage of a generateText result", async () => {
+    server = await startProvider({
+      status: 200,
+      body: {
+        id: "chatcmpl-1",
+        object: "chat.completion",
+        created: 0,
+        model: "gpt-4o-mini",
+        choices: [{ index: 0, message: { role: "assistant", content: "hello" }, finish_reason: "stop" }],
+        usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 },
+      },
+    });
+    const openai = createOpenAI({ apiKey: "test", baseURL: `${server.url}/v1` });
+
+    const result = await generateText({ model: openai.chat("gpt-4o-mini"), prompt: "hi", maxRetries: 0 });
+
+    expect(readUsage(result)).toEqual({ inputTokens: 7, outputTokens: 3, tokens: 10 });
   });
 });

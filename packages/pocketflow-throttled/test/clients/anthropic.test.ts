@@ -2,6 +2,7 @@ import Anthropic from "@anthropic-ai/sdk";
 import { afterEach, describe, expect, it } from "vitest";
 import { classifyError, headersOf, isRateLimitError, retryAfterOf } from "../../src/detect.js";
 import { parseRateLimitHeaders } from "../../src/limiters/headers.js";
+import { readUsage } from "../../src/usage.js";
 import { type ProviderServer, type Reply, startProvider, thrownBy } from "../fixtures/provider-server.js";
 
 // @anthropic-ai/sdk against a local server answering as Anthropic does.
@@ -93,5 +94,26 @@ describe("@anthropic-ai/sdk client errors", () => {
 
     expect(classifyError(err)).toBe("transient");
     expect(isRateLimitError(err)).toBe(false);
+  });
+
+  it("readUsage reads the usage of a message", async () => {
+    server = await startProvider({
+      status: 200,
+      body: {
+        id: "msg_1",
+        type: "message",
+        role: "assistant",
+        model: "claude-sonnet-4-5",
+        content: [{ type: "text", text: "hello" }],
+        stop_reason: "end_turn",
+        stop_sequence: null,
+        usage: { input_tokens: 14, output_tokens: 5, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+      },
+    });
+    const client = new Anthropic({ apiKey: "test", baseURL: server.url, maxRetries: 0 });
+
+    const result = await client.messages.create({ model: "claude-sonnet-4-5", max_tokens: 100, messages: [{ role: "user", content: "hi" }] });
+
+    expect(readUsage(result)).toEqual({ inputTokens: 14, outputTokens: 5, tokens: 19 });
   });
 });

@@ -1,6 +1,7 @@
 import { ApiError, GoogleGenAI } from "@google/genai";
 import { afterEach, describe, expect, it } from "vitest";
 import { classifyError, isRateLimitError, quotaViolationsOf, retryAfterOf } from "../../src/detect.js";
+import { readUsage } from "../../src/usage.js";
 import { type ProviderServer, type Reply, startProvider, thrownBy } from "../fixtures/provider-server.js";
 
 // @google/genai against a local server answering as the Gemini API does: no
@@ -102,5 +103,20 @@ describe("@google/genai errors", () => {
 
     expect(classifyError(err)).toBe("transient");
     expect(isRateLimitError(err)).toBe(false);
+  });
+
+  it("readUsage reads the usageMetadata of a response", async () => {
+    server = await startProvider({
+      status: 200,
+      body: {
+        candidates: [{ content: { role: "model", parts: [{ text: "hello" }] }, finishReason: "STOP" }],
+        usageMetadata: { promptTokenCount: 4, candidatesTokenCount: 6, totalTokenCount: 10 },
+      },
+    });
+    const ai = new GoogleGenAI({ apiKey: "test", httpOptions: { baseUrl: server.url } });
+
+    const result = await ai.models.generateContent({ model: "gemini-2.0-flash", contents: "hi" });
+
+    expect(readUsage(result)).toEqual({ inputTokens: 4, outputTokens: 6, tokens: 10 });
   });
 });
