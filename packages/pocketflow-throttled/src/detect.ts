@@ -4,6 +4,6 @@
  * keeps its signals in `detect/signals.ts`, the meaning in `detect/classify.ts`
  * and the hints in `detect/hints.ts`.
  */
-export { classifyError, type ErrorClass, isRateLimitError } from "./detect/classify.js";
+export { classifyError, type ErrorKind, isRateLimitError } from "./detect/classify.js";
 export { headersOf, quotaViolationsOf, retryAfterOf } from "./detect/hints.js";
 export type { QuotaViolation } from "./detect/signals.js";

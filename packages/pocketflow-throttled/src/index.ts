@@ -5,7 +5,7 @@
 export type { AimdStats } from "./adaptive.js";
 export {
   classifyError,
-  type ErrorClass,
+  type ErrorKind,
   headersOf,
   isRateLimitError,
   type QuotaViolation,

@@ -15,11 +15,9 @@ import { codesOf, namesOf, statusesOf, violationsOf } from "./signals.js";
  * - `"transient"`: a server or network hiccup (500, 502, 504, a reset
  *   connection, a failed fetch); ordinary retries apply.
  */
-export type ErrorClass = "rate-limit" | "quota" | "overloaded" | "transient";
+export type ErrorKind = "rate-limit" | "quota" | "overloaded" | "transient";
 
-type Structured = ErrorClass;
-
-const STATUS: ReadonlyMap<number, Structured> = new Map<number, Structured>([
+const STATUS: ReadonlyMap<number, ErrorKind> = new Map<number, ErrorKind>([
   [402, "quota"],
   [429, "rate-limit"],
   [503, "overloaded"],
@@ -29,7 +27,7 @@ const STATUS: ReadonlyMap<number, Structured> = new Map<number, Structured>([
   [504, "transient"],
 ]);
 
-const NAME: ReadonlyMap<string, Structured> = new Map<string, Structured>([
+const NAME: ReadonlyMap<string, ErrorKind> = new Map<string, ErrorKind>([
   ["QuotaExhausted", "quota"],
   ["RateLimitHit", "rate-limit"],
   ["RateLimitError", "rate-limit"],
@@ -41,7 +39,7 @@ const NAME: ReadonlyMap<string, Structured> = new Map<string, Structured>([
 ]);
 
 // Lower-cased `code`, `type`, string `status` and `reason` values.
-const CODE: ReadonlyMap<string, Structured> = new Map<string, Structured>([
+const CODE: ReadonlyMap<string, ErrorKind> = new Map<string, ErrorKind>([
   ["insufficient_quota", "quota"],
   ["billing_hard_limit_reached", "quota"],
   ["billing_not_active", "quota"],
@@ -89,7 +87,7 @@ const RATE_TEXT = [
 ];
 
 interface Evidence {
-  found: Set<Structured>;
+  found: Set<ErrorKind>;
   /** An explicit rate-limit code (`rate_limit_exceeded`...): a quota-like message then means nothing more. */
   rateCode: boolean;
   violations: number;
@@ -132,7 +130,7 @@ function gather(evidence: Evidence, node: Bag): undefined {
 /**
  * Classifies a thrown value by every signal in it and in the errors it wraps
  * (`cause`, `AggregateError.errors`, the AI SDK's `RetryError.lastError` and
- * `errors`, provider error bodies; 8 levels deep). Structured signals (HTTP
+ * `errors`, provider error bodies; 8 levels deep). ErrorKind signals (HTTP
  * status, error name, `code` / `type`, Gemini `QuotaFailure`) win over
  * message text, and the more lasting meaning wins: quota, then rate limit,
  * then overloaded, then transient. A message about plan, billing or credit
@@ -150,7 +148,7 @@ function gather(evidence: Evidence, node: Bag): undefined {
  * }
  * ```
  */
-export function classifyError(err: unknown): ErrorClass | undefined {
+export function classifyError(err: unknown): ErrorKind | undefined {
   const evidence: Evidence = {
     found: new Set(),
     rateCode: false,

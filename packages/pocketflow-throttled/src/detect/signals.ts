@@ -64,9 +64,16 @@ export function headerPlaces(node: unknown): unknown[] {
   ];
 }
 
-/** The first of {@link headerPlaces} that holds an object. */
+/** The first of {@link headerPlaces} that holds an object. Allocation-free: it runs on every observed result. */
 export function headersAt(node: unknown): unknown {
-  return headerPlaces(node).find(isObjectLike);
+  const own = prop(node, "headers");
+  if (isObjectLike(own)) return own;
+  const response = prop(prop(node, "response"), "headers");
+  if (isObjectLike(response)) return response;
+  const aiSdk = prop(node, "responseHeaders");
+  if (isObjectLike(aiSdk)) return aiSdk;
+  const aws = prop(prop(node, "$response"), "headers");
+  return isObjectLike(aws) ? aws : undefined;
 }
 
 /** A Google `details` entry of the given `@type` suffix (`google.rpc.RetryInfo`, `google.rpc.QuotaFailure`). */
