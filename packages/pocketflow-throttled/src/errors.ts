@@ -70,3 +70,38 @@ export class LimiterTimeout extends Error {
     this.waitSeconds = options.waitSeconds;
   }
 }
+
+/** Options of {@link QuotaExhausted}. */
+export interface QuotaExhaustedOptions {
+  /** Who refused, e.g. `"openai"`. */
+  source?: string;
+  /** The provider's own error. */
+  cause?: unknown;
+}
+
+/**
+ * The provider's quota is used up (OpenAI `insufficient_quota`, a Gemini
+ * per-day quota, an exhausted plan, billing or credit): it will not come back
+ * soon, so the work fails at once instead of retrying. `cause` is the
+ * provider's error; `classifyError` says `"quota"` for it.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   return await client.chat.completions.create(request);
+ * } catch (err) {
+ *   if (classifyError(err) === "quota") throw new QuotaExhausted("OpenAI quota used up", { source: "openai", cause: err });
+ *   throw err;
+ * }
+ * ```
+ */
+export class QuotaExhausted extends Error {
+  override readonly name = "QuotaExhausted";
+  /** Identifier of the quota's source, if known. */
+  readonly source?: string;
+
+  constructor(message = "Provider quota exhausted", options: QuotaExhaustedOptions = {}) {
+    super(message, "cause" in options ? { cause: options.cause } : undefined);
+    this.source = options.source;
+  }
+}

@@ -3,8 +3,23 @@
  * for PocketFlow, shared limiters and provider presets.
  */
 export type { AimdStats } from "./adaptive.js";
-export { headersOf, isRateLimitError, retryAfterOf } from "./detect.js";
-export { LimiterTimeout, type LimiterTimeoutOptions, RateLimitHit, type RateLimitHitOptions } from "./errors.js";
+export {
+  classifyError,
+  type ErrorKind,
+  headersOf,
+  isRateLimitError,
+  type QuotaViolation,
+  quotaViolationsOf,
+  retryAfterOf,
+} from "./detect.js";
+export {
+  LimiterTimeout,
+  type LimiterTimeoutOptions,
+  QuotaExhausted,
+  type QuotaExhaustedOptions,
+  RateLimitHit,
+  type RateLimitHitOptions,
+} from "./errors.js";
 export { parseDuration, parseRateLimitHeaders, type RateLimitHeaderInfo } from "./limiters/headers.js";
 export type {
   AcquireOptions,
@@ -17,6 +32,7 @@ export type {
 } from "./limiters/limiter.js";
 export { DEFAULT_ARRIVAL_MARGIN_SECONDS, RateLimiter, type RateLimiterOptions } from "./limiters/sliding-window.js";
 export { TokenBucket, type TokenBucketOptions } from "./limiters/token-bucket.js";
+export { readUsage } from "./usage.js";
 export { type MicroBatchOptions, type MicroBatchStats, ThrottledMicroBatchNode } from "./micro-batch.js";
 export { type ThrottleOptions, ThrottledParallelBatchNode } from "./nodes.js";
 export { type AdaptiveNodeStats, type AdaptiveThrottleOptions, AdaptiveThrottledNode } from "./adaptive-node.js";

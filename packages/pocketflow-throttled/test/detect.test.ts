@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { getHeader, headersOf, isRateLimitError, retryAfterOf } from "../src/detect.js";
+import { headersOf, isRateLimitError, retryAfterOf } from "../src/detect.js";
 import { RateLimitHit } from "../src/errors.js";
 
 describe("isRateLimitError", () => {
@@ -118,75 +118,6 @@ describe("isRateLimitError", () => {
     revoke();
 
     expect(isRateLimitError(proxy)).toBe(false);
-  });
-});
-
-describe("getHeader", () => {
-  it("reads a Fetch Headers case-insensitively", () => {
-    const headers = new Headers({ "Retry-After": "3" });
-
-    expect(getHeader(headers, "RETRY-after")).toBe("3");
-  });
-
-  it("reads a plain object whatever the key case", () => {
-    const headers = { "ReTrY-AfTeR": "3" };
-
-    expect(getHeader(headers, "retry-after")).toBe("3");
-  });
-
-  it("reads a Map whatever the key case", () => {
-    const headers = new Map([["Retry-After", "3"]]);
-
-    expect(getHeader(headers, "retry-after")).toBe("3");
-  });
-
-  it("turns a number value into a string", () => {
-    const headers = { "retry-after": 3 };
-
-    expect(getHeader(headers, "retry-after")).toBe("3");
-  });
-
-  it("takes the first entry of an array value", () => {
-    const headers = { "set-cookie": ["a=1", "b=2"] };
-
-    expect(getHeader(headers, "Set-Cookie")).toBe("a=1");
-  });
-
-  it("is undefined for a missing header in a Fetch Headers", () => {
-    const headers = new Headers({ "content-type": "text/plain" });
-
-    expect(getHeader(headers, "retry-after")).toBeUndefined();
-  });
-
-  it("is undefined for a missing header in a plain object", () => {
-    expect(getHeader({ "content-type": "text/plain" }, "retry-after")).toBeUndefined();
-  });
-
-  it("is undefined for a value that is neither string, number nor array", () => {
-    expect(getHeader({ "retry-after": { seconds: 3 } }, "retry-after")).toBeUndefined();
-  });
-
-  it.each([
-    ["null", null],
-    ["undefined", undefined],
-    ["a string", "retry-after: 3"],
-    ["a number", 3],
-  ])("is undefined for %s", (_label, value) => {
-    expect(getHeader(value, "retry-after")).toBeUndefined();
-  });
-
-  it("is undefined when asked for a name Fetch Headers rejects", () => {
-    expect(getHeader(new Headers(), "bad name")).toBeUndefined();
-  });
-
-  it("is undefined when a value getter throws", () => {
-    const headers = {
-      get "retry-after"(): string {
-        throw new Error("boom");
-      },
-    };
-
-    expect(getHeader(headers, "retry-after")).toBeUndefined();
   });
 });
 

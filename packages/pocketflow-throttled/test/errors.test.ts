@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { RateLimitHit } from "../src/errors.js";
+import { QuotaExhausted, RateLimitHit } from "../src/errors.js";
 
 describe("RateLimitHit", () => {
   it("is an Error named RateLimitHit", () => {
@@ -67,5 +67,29 @@ describe("RateLimitHit", () => {
     const err = new RateLimitHit("slow down");
 
     expect(String(err)).toBe("RateLimitHit: slow down");
+  });
+});
+
+describe("QuotaExhausted", () => {
+  it("is an Error named QuotaExhausted with a default message", () => {
+    const err = new QuotaExhausted();
+
+    expect(err).toBeInstanceOf(Error);
+    expect(err.name).toBe("QuotaExhausted");
+    expect(err.message).toBe("Provider quota exhausted");
+  });
+
+  it("keeps the provider's error as cause and the source", () => {
+    const provider = Object.assign(new Error("429 You exceeded your current quota"), { code: "insufficient_quota" });
+
+    const err = new QuotaExhausted("OpenAI quota used up", { source: "openai", cause: provider });
+
+    expect(err.cause).toBe(provider);
+    expect(err.source).toBe("openai");
+    expect(err.message).toBe("OpenAI quota used up");
+  });
+
+  it("has no own cause when none is given", () => {
+    expect("cause" in new QuotaExhausted("x")).toBe(false);
   });
 });

@@ -1,6 +1,75 @@
 import { describe, expect, it } from "vitest";
-import { parseDuration, parseRateLimitHeaders } from "../src/limiters/headers.js";
+import { getHeader, parseDuration, parseRateLimitHeaders, retryAfterFromHeaders } from "../src/limiters/headers.js";
 import { RateLimiter } from "../src/limiters/sliding-window.js";
+
+describe("getHeader", () => {
+  it("reads a Fetch Headers case-insensitively", () => {
+    const headers = new Headers({ "Retry-After": "3" });
+
+    expect(getHeader(headers, "RETRY-after")).toBe("3");
+  });
+
+  it("reads a plain object whatever the key case", () => {
+    const headers = { "ReTrY-AfTeR": "3" };
+
+    expect(getHeader(headers, "retry-after")).toBe("3");
+  });
+
+  it("reads a Map whatever the key case", () => {
+    const headers = new Map([["Retry-After", "3"]]);
+
+    expect(getHeader(headers, "retry-after")).toBe("3");
+  });
+
+  it("turns a number value into a string", () => {
+    const headers = { "retry-after": 3 };
+
+    expect(getHeader(headers, "retry-after")).toBe("3");
+  });
+
+  it("takes the first entry of an array value", () => {
+    const headers = { "set-cookie": ["a=1", "b=2"] };
+
+    expect(getHeader(headers, "Set-Cookie")).toBe("a=1");
+  });
+
+  it("is undefined for a missing header in a Fetch Headers", () => {
+    const headers = new Headers({ "content-type": "text/plain" });
+
+    expect(getHeader(headers, "retry-after")).toBeUndefined();
+  });
+
+  it("is undefined for a missing header in a plain object", () => {
+    expect(getHeader({ "content-type": "text/plain" }, "retry-after")).toBeUndefined();
+  });
+
+  it("is undefined for a value that is neither string, number nor array", () => {
+    expect(getHeader({ "retry-after": { seconds: 3 } }, "retry-after")).toBeUndefined();
+  });
+
+  it.each([
+    ["null", null],
+    ["undefined", undefined],
+    ["a string", "retry-after: 3"],
+    ["a number", 3],
+  ])("is undefined for %s", (_label, value) => {
+    expect(getHeader(value, "retry-after")).toBeUndefined();
+  });
+
+  it("is undefined when asked for a name Fetch Headers rejects", () => {
+    expect(getHeader(new Headers(), "bad name")).toBeUndefined();
+  });
+
+  it("is undefined when a value getter throws", () => {
+    const headers = {
+      get "retry-after"(): string {
+        throw new Error("boom");
+      },
+    };
+
+    expect(getHeader(headers, "retry-after")).toBeUndefined();
+  });
+});
 
 describe("parseDuration", () => {
   it.each([
@@ -48,6 +117,8 @@ describe("parseRateLimitHeaders with OpenAI headers", () => {
     const info = parseRateLimitHeaders(new Headers(openAiHeaders));
 
     expect(info).toEqual({
+      limitRequests: 60,
+      limitTokens: 150000,
       remainingRequests: 59,
       remainingTokens: 149984,
       resetRequestsSeconds: 1,
@@ -144,6 +215,8 @@ describe("parseRateLimitHeaders with Anthropic headers", () => {
     const info = parseRateLimitHeaders(headers, now);
 
     expect(info).toEqual({
+      limitRequests: 50,
+      limitTokens: 40000,
       remainingRequests: 49,
       remainingTokens: 39000,
       resetRequestsSeconds: 30,
@@ -271,5 +344,54 @@ describe("limiter.observe(headers)", () => {
     expect(limiter.pausedUntil).toBe(0);
     expect(limiter.stats.throttled).toBe(0);
     permit.release();
+  });
+});
+
+describe("parseRateLimitHeaders limits", () => {
+  it("reads Anthropic's input-token and output-token limits apart from the total", () => {
+    const info = parseRateLimitHeaders(
+      new Headers({
+        "anthropic-ratelimit-requests-limit": "50",
+        "anthropic-ratelimit-tokens-limit": "100000",
+        "anthropic-ratelimit-input-tokens-limit": "80000",
+        "anthropic-ratelimit-output-tokens-limit": "16000",
+      }),
+    );
+
+    expect(info).toEqual({
+      limitRequests: 50,
+      limitTokens: 100000,
+      limitInputTokens: 80000,
+      limitOutputTokens: 16000,
+      holdSeconds: 0,
+    });
+  });
+
+  it("reads limits sent without any remaining or reset header", () => {
+    const info = parseRateLimitHeaders({ "X-RateLimit-Limit-Requests": "500", "x-ratelimit-limit-tokens": 30000 });
+
+    expect(info).toEqual({ limitRequests: 500, limitTokens: 30000, holdSeconds: 0 });
+  });
+
+  it.each([["0"], ["-5"], ["lots"], [""]])("leaves out a limit of %j", (value) => {
+    const info = parseRateLimitHeaders({ "x-ratelimit-limit-requests": value });
+
+    expect(info).toEqual({ holdSeconds: 0 });
+  });
+});
+
+describe("retryAfterFromHeaders", () => {
+  it("prefers retry-after-ms, in seconds", () => {
+    expect(retryAfterFromHeaders(new Headers({ "retry-after": "9", "retry-after-ms": "250" }))).toBe(0.25);
+  });
+
+  it("reads an HTTP-date relative to the given now", () => {
+    const now = Date.parse("2025-01-01T12:00:00Z");
+
+    expect(retryAfterFromHeaders({ "retry-after": "Wed, 01 Jan 2025 12:00:30 GMT" }, now)).toBe(30);
+  });
+
+  it("is undefined without either header", () => {
+    expect(retryAfterFromHeaders({ "x-request-id": "a" })).toBeUndefined();
   });
 });
