@@ -43,4 +43,4 @@ export {
   type RedisLimiterStats,
   type RedisPermit,
   RedisStoreError,
-} from "./limiters/redis.js";
+} from "./limiters/redis/index.js";

@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { RedisLimiter } from "../src/limiters/redis.js";
+import { RedisLimiter } from "../src/limiters/redis/index.js";
 import {
   connectOrFail,
   deleteKeys,

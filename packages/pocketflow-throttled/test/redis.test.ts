@@ -6,7 +6,7 @@
 import type { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { LimiterRegistry } from "../src/registry.js";
-import { RedisLimiter, type RedisLimiterOptions } from "../src/limiters/redis.js";
+import { RedisLimiter, type RedisLimiterOptions } from "../src/limiters/redis/index.js";
 import {
   connectOrFail,
   deferred,
