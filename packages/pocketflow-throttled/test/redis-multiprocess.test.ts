@@ -22,7 +22,7 @@ import {
 } from "./fixtures/redis-helpers.js";
 
 const WORKER = fileURLToPath(new URL("./fixtures/redis-worker.mjs", import.meta.url));
-const BUILT = fileURLToPath(new URL("../dist/limiters/redis.js", import.meta.url));
+const BUILT = fileURLToPath(new URL("../dist/limiters/redis/index.js", import.meta.url));
 
 interface WorkerReport {
   pid: number;

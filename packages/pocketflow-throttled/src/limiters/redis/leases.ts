@@ -64,6 +64,8 @@ export class StorePermit implements RedisPermit {
 /** The permits a process holds, and the timer that renews their leases while any is held. */
 export class Leases {
   readonly held = new Map<string, StorePermit>();
+  /** Held permits of the local fallback (no lease in Redis, so Redis is told to count them). */
+  localHeld = 0;
   lost = 0;
   private _timer: ReturnType<typeof setInterval> | undefined;
   private _renewing = false;
@@ -76,12 +78,14 @@ export class Leases {
 
   add(permit: StorePermit): void {
     this.held.set(permit.id, permit);
-    if (!permit.local) this._start();
+    if (permit.local) this.localHeld++;
+    else this._start();
   }
 
   /** Forgets a released permit; renewal stops with the last lease. */
   delete(permit: StorePermit): void {
-    this.held.delete(permit.id);
+    if (!this.held.delete(permit.id)) return;
+    if (permit.local) this.localHeld--;
     if (this.held.size === 0) this.stop();
   }
 

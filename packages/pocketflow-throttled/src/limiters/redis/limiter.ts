@@ -14,13 +14,14 @@ import { parseRateLimitHeaders } from "../headers.js";
 import type { AcquireOptions, Limiter, LimiterStats } from "../limiter.js";
 import { Fallback, LocalView } from "./fallback.js";
 import { Leases, type PermitOwner, type RedisPermit, StorePermit } from "./leases.js";
-import { checkRedisOptions, type RedisLimiterOptions } from "./options.js";
+import { checkRedisOptions, limitsMismatchError, type RedisLimiterOptions } from "./options.js";
 import { INSPECT } from "./scripts/inspect.js";
 import { type KeyLayout, keyLayout } from "./scripts/layout.js";
 import { RELEASE } from "./scripts/release.js";
 import { PAUSE, RESET, SET_CONCURRENCY, SETTLE } from "./scripts/settings.js";
-import { TAKE, TAKE_GRANTED, TAKE_PAUSED } from "./scripts/take.js";
-import { describeStore, isNotSent, isReplyError, MISMATCH, RedisStore } from "./store.js";
+import { parseTake, TAKE, type TakeReply } from "./scripts/take.js";
+import { describeStore, isNotSent, isReplyError, RedisStore } from "./store.js";
+import { type Waiter, WaiterQueue } from "./queue.js";
 import { WakeUps } from "./wake-ups.js";
 
 /** `LimiterStats` plus the leases that lapsed while their job still ran. */
@@ -41,29 +42,6 @@ export interface RedisLimiterState {
   windowTokens: number;
   /** Milliseconds until a pause ends (0: not paused). */
   pausedMs: number;
-}
-
-type TakeReply =
-  | { kind: "granted"; nowUs: number; concurrency: number; windowCount: number }
-  | { kind: "wait"; delayMs: number; paused: boolean; concurrency: number; windowCount: number }
-  | { kind: "mismatch"; stored: string[] };
-
-interface Waiter {
-  readonly tokens: number;
-  readonly since: number;
-  readonly signal: AbortSignal | undefined;
-  resolve: (permit: RedisPermit) => void;
-  reject: (reason: unknown) => void;
-  onAbort: (() => void) | undefined;
-  waited: boolean;
-  done: boolean;
-}
-
-function limitsText(values: readonly string[]): string {
-  const [maxConcurrent, maxPerWindow, windowSeconds, maxTokensPerWindow] = values;
-  const parts = [`maxConcurrent: ${maxConcurrent}`, `maxPerWindow: ${maxPerWindow || "unlimited"}`, `windowSeconds: ${windowSeconds}`];
-  if (maxTokensPerWindow) parts.push(`maxTokensPerWindow: ${maxTokensPerWindow}`);
-  return `{ ${parts.join(", ")} }`;
 }
 
 let instances = 0;
@@ -99,7 +77,7 @@ export class RedisLimiter implements Limiter, AsyncDisposable, PermitOwner {
   private _concurrency: number;
   private _windowCount = 0;
 
-  private readonly _queue = new Set<Waiter>();
+  private readonly _queue = new WaiterQueue();
   private readonly _leases: Leases;
   private readonly _wakeUps: WakeUps;
   private readonly _view: LocalView;
@@ -108,11 +86,6 @@ export class RedisLimiter implements Limiter, AsyncDisposable, PermitOwner {
   private _pumping = false;
   private _inflight: Promise<unknown> | undefined;
   private _closed = false;
-
-  private _acquired = 0;
-  private _throttled = 0;
-  private _totalWaitMs = 0;
-  private _aborted = 0;
 
   constructor(options: RedisLimiterOptions) {
     const o = checkRedisOptions(options);
@@ -163,16 +136,7 @@ export class RedisLimiter implements Limiter, AsyncDisposable, PermitOwner {
   }
 
   get stats(): RedisLimiterStats {
-    return {
-      acquired: this._acquired,
-      throttled: this._throttled,
-      totalWaitMs: this._totalWaitMs,
-      averageWaitMs: this._throttled === 0 ? 0 : this._totalWaitMs / this._throttled,
-      aborted: this._aborted,
-      active: this.active,
-      pending: this.pending,
-      leasesLost: this._leases.lost,
-    };
+    return { ...this._queue.stats(this.active), leasesLost: this._leases.lost };
   }
 
   async acquire(options: AcquireOptions = {}): Promise<RedisPermit> {
@@ -180,33 +144,12 @@ export class RedisLimiter implements Limiter, AsyncDisposable, PermitOwner {
     const { signal } = options;
     if (this._closed) throw new Error(`RedisLimiter "${this.key}" is closed`);
     if (signal?.aborted) throw signal.reason;
-    return new Promise<RedisPermit>((resolve, reject) => {
-      const waiter: Waiter = {
-        tokens,
-        since: performance.now(),
-        signal,
-        resolve,
-        reject,
-        onAbort: undefined,
-        waited: this._queue.size > 0,
-        done: false,
-      };
-      if (signal) {
-        waiter.onAbort = () => {
-          if (waiter.done) return;
-          this._settleWaiter(waiter);
-          this._aborted++;
-          reject(signal.reason);
-          this._wakeUps.wake();
-        };
-        signal.addEventListener("abort", waiter.onAbort, { once: true });
-      }
-      this._queue.add(waiter);
-      if (!this._pumping) {
-        this._pumping = true;
-        this._pump = this._serve();
-      }
-    });
+    const granted = this._queue.add(tokens, signal, () => this._wakeUps.wake());
+    if (!this._pumping) {
+      this._pumping = true;
+      this._pump = this._serve();
+    }
+    return granted;
   }
 
   async run<T>(fn: () => T | PromiseLike<T>, options: AcquireOptions = {}): Promise<T> {
@@ -287,10 +230,7 @@ export class RedisLimiter implements Limiter, AsyncDisposable, PermitOwner {
     if (this._closed) return;
     this._closed = true;
     const error = new Error(`RedisLimiter "${this.key}" was closed while waiting`);
-    for (const waiter of [...this._queue]) {
-      this._settleWaiter(waiter);
-      waiter.reject(error);
-    }
+    this._queue.rejectAll(error);
     this._leases.stop();
     this._fallback.close();
     this._store.stopWaiting();
@@ -339,10 +279,12 @@ export class RedisLimiter implements Limiter, AsyncDisposable, PermitOwner {
   private async _serve(): Promise<void> {
     try {
       while (this._queue.size > 0 && !this._closed) {
-        const waiter = this._queue.values().next().value as Waiter;
+        const waiter = this._queue.head as Waiter;
         this._wakeUps.woken = false;
         const local = this._fallback.using;
-        const delay = this._view.delay(performance.now(), waiter.tokens, this._leases.held.size, this._concurrency, local);
+        // On Redis, Redis counts the slots (the fallback's permits as `reserved`); the view adds this process's own starts.
+        const active = local ? this._leases.held.size : 0;
+        const delay = this._view.delay(performance.now(), waiter.tokens, active, this._concurrency, local);
         if (delay > 0) {
           waiter.waited = true;
           await this._wakeUps.sleep(delay);
@@ -353,10 +295,7 @@ export class RedisLimiter implements Limiter, AsyncDisposable, PermitOwner {
         }
       }
     } catch (error) {
-      for (const w of [...this._queue]) {
-        this._settleWaiter(w);
-        w.reject(error);
-      }
+      this._queue.rejectAll(error);
     } finally {
       this._pumping = false; // in the same turn as the loop's last check, so a new waiter is never left unserved
     }
@@ -378,10 +317,7 @@ export class RedisLimiter implements Limiter, AsyncDisposable, PermitOwner {
     }
     if (reply.kind === "mismatch") {
       const error = this._mismatchError(reply.stored);
-      for (const w of [...this._queue]) {
-        this._settleWaiter(w);
-        w.reject(error);
-      }
+      this._queue.rejectAll(error);
       return;
     }
     this._concurrency = reply.concurrency;
@@ -402,37 +338,16 @@ export class RedisLimiter implements Limiter, AsyncDisposable, PermitOwner {
   }
 
   private _grant(waiter: Waiter, id: string, startedAt: number | undefined): void {
-    this._settleWaiter(waiter);
-    this._acquired++;
-    if (waiter.waited) {
-      this._throttled++;
-      this._totalWaitMs += performance.now() - waiter.since;
-    }
     const seq = this._view.record(performance.now(), waiter.tokens);
     const permit = new StorePermit(this, id, waiter.tokens, seq, startedAt);
     this._leases.add(permit);
-    waiter.resolve(permit);
-  }
-
-  private _settleWaiter(waiter: Waiter): void {
-    waiter.done = true;
-    this._queue.delete(waiter);
-    if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener("abort", waiter.onAbort);
+    this._queue.grant(waiter, permit);
   }
 
   private async _take(id: string, tokens: number): Promise<TakeReply> {
     const k = this._keys;
-    const reply = (await this._store.call(
-      TAKE,
-      [k.config, k.state, k.leases, k.starts, k.weights],
-      [...this._declared, id, tokens, this._leaseUs],
-    )) as unknown[];
-    if (reply[0] === "mismatch") return { kind: "mismatch", stored: reply.slice(1).map(String) };
-    const status = Number(reply[0]);
-    const concurrency = Number(reply[2]);
-    const windowCount = Number(reply[3]);
-    if (status === TAKE_GRANTED) return { kind: "granted", nowUs: Number(reply[1]), concurrency, windowCount };
-    return { kind: "wait", delayMs: Number(reply[1]), paused: status === TAKE_PAUSED, concurrency, windowCount };
+    const args = [...this._declared, id, tokens, this._leaseUs, this._leases.localHeld];
+    return parseTake(await this._store.call(TAKE, [k.config, k.state, k.leases, k.starts, k.weights], args));
   }
 
   private _giveBack(id: string): void {
@@ -447,18 +362,11 @@ export class RedisLimiter implements Limiter, AsyncDisposable, PermitOwner {
       this._fallback.enter(error);
       return;
     }
-    for (const w of [...this._queue]) {
-      this._settleWaiter(w);
-      w.reject(error);
-    }
+    this._queue.rejectAll(error);
   }
 
   private _mismatchError(stored: string[]): Error {
-    const error = new Error(
-      `RedisLimiter "${this.key}": this process's limits ${limitsText(this._declared)} differ from the limits stored in Redis at "${this._keys.config}" ${limitsText(stored)}. Every process sharing a key must use the same limits: fix the options, use another key, or delete "${this._keys.config}" to redefine them.`,
-    );
-    error.name = MISMATCH;
-    return error;
+    return limitsMismatchError(this.key, this._keys.config, this._declared, stored);
   }
 
   /** Sends a change without making the caller wait; a lost release heals when its lease lapses, a lost pause or setting warns. */

@@ -1,6 +1,6 @@
 /** The options of a `RedisLimiter`, and their checks: a wrong or unknown option is an error at `new`. */
 import { checkCount, checkOptionalCount, checkPositive } from "../../validate.js";
-import type { RedisClientLike } from "./store.js";
+import { MISMATCH, type RedisClientLike } from "./store.js";
 
 /** Options of a `RedisLimiter`. */
 export interface RedisLimiterOptions {
@@ -147,4 +147,20 @@ function checkRedis(redis: unknown): void {
 
 function shown(value: unknown): string {
   return typeof value === "string" ? JSON.stringify(value) : String(value);
+}
+
+function limitsText(values: readonly string[]): string {
+  const [maxConcurrent, maxPerWindow, windowSeconds, maxTokensPerWindow] = values;
+  const parts = [`maxConcurrent: ${maxConcurrent}`, `maxPerWindow: ${maxPerWindow || "unlimited"}`, `windowSeconds: ${windowSeconds}`];
+  if (maxTokensPerWindow) parts.push(`maxTokensPerWindow: ${maxTokensPerWindow}`);
+  return `{ ${parts.join(", ")} }`;
+}
+
+/** This process's limits differ from those stored with the key: every process sharing a key must use the same. */
+export function limitsMismatchError(key: string, configKey: string, declared: readonly string[], stored: readonly string[]): Error {
+  const error = new Error(
+    `RedisLimiter "${key}": this process's limits ${limitsText(declared)} differ from the limits stored in Redis at "${configKey}" ${limitsText(stored)}. Every process sharing a key must use the same limits: fix the options, use another key, or delete "${configKey}" to redefine them.`,
+  );
+  error.name = MISMATCH;
+  return error;
 }

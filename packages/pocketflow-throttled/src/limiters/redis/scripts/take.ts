@@ -1,24 +1,36 @@
 /** The check-and-take of one start: pause, concurrency lease, request window and token window in one atomic step. */
 import { CONFIG, NOW, script } from "./layout.js";
 
-/** TAKE's first reply field. */
-export const TAKE_GRANTED = 1;
-/** Wait: the concurrency or a window is full. */
-export const TAKE_WAIT = 0;
-/** Wait: the key is paused. */
-export const TAKE_PAUSED = 2;
+/** TAKE's answer: granted (at Redis time `nowUs`), wait `delayMs` (`paused`: for a pause), or the stored limits differ. */
+export type TakeReply =
+  | { kind: "granted"; nowUs: number; concurrency: number; windowCount: number }
+  | { kind: "wait"; delayMs: number; paused: boolean; concurrency: number; windowCount: number }
+  | { kind: "mismatch"; stored: string[] };
 
-// KEYS: config, state, leases, starts, weights. ARGV: limits (1..4), id, tokens, leaseUs.
+export function parseTake(raw: unknown): TakeReply {
+  const reply = raw as unknown[];
+  if (reply[0] === "mismatch") return { kind: "mismatch", stored: reply.slice(1).map(String) };
+  const status = Number(reply[0]);
+  const concurrency = Number(reply[2]);
+  const windowCount = Number(reply[3]);
+  if (status === 1) return { kind: "granted", nowUs: Number(reply[1]), concurrency, windowCount };
+  return { kind: "wait", delayMs: Number(reply[1]), paused: status === 2, concurrency, windowCount };
+}
+
+// KEYS: config, state, leases, starts, weights. ARGV: limits (1..4), id, tokens, leaseUs, reserved
+// (slots this process holds without a lease: permits of its local fallback, still running).
 // Returns {1, nowUs, concurrency, windowCount}, {0 or 2, delayMs, concurrency, windowCount (-1: unknown)}, or a mismatch.
 export const TAKE = script(`${NOW}${CONFIG}
-local id, tokens, leaseUs = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
+local id, tokens, leaseUs, reserved = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local paused = tonumber(redis.call('HGET', KEYS[2], 'pausedUntil') or '0') or 0
 if paused > now then return {2, math.ceil((paused - now) / 1000), conc, -1} end
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 local active = redis.call('ZCARD', KEYS[3])
-if active >= conc then
+if active + reserved >= conc then
+  -- the first lease to lapse; with none, the caller's own release wakes it
   local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
-  return {0, math.ceil((tonumber(first[2]) - now) / 1000), conc, -1}
+  local untilUs = first[2] and tonumber(first[2]) or now + leaseUs
+  return {0, math.ceil((untilUs - now) / 1000), conc, -1}
 end
 local maxPer, maxTok = tonumber(stored[2]), tonumber(stored[4])
 local count = 0
