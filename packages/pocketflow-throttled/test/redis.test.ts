@@ -411,6 +411,35 @@ describe("RedisLimiter: construction, registry, client, close", () => {
     expect(() => new RedisLimiter({ redis: REDIS_URL, key: "k", ...options })).toThrow(new RegExp(name));
   });
 
+  it.each([
+    ["maxPerMinute", { maxPerMinute: 60 }, /has no option "maxPerMinute" \(use maxPerWindow with windowSeconds: 60\)/],
+    ["maxConcurent", { maxConcurent: 1 }, /has no option "maxConcurent"; known options: redis, key, maxConcurrent/],
+  ])("throws a TypeError naming the unknown option %s instead of ignoring it", (_name, options, message) => {
+    const create = () => new RedisLimiter({ redis: REDIS_URL, key: "k", ...options } as unknown as RedisLimiterOptions);
+
+    expect(create).toThrow(TypeError);
+    expect(create).toThrow(message);
+  });
+
+  it("throws at construction for a redis string that is not a Redis URL, naming the option and quoting the value", () => {
+    const create = () => new RedisLimiter({ redis: "not a url", key: "k" });
+
+    expect(create).toThrow(TypeError);
+    expect(create).toThrow(/redis must be a Redis URL.*got "not a url"/);
+  });
+
+  it.each([
+    ["storeTimeoutMs", { storeTimeoutMs: 3e9 }, /storeTimeoutMs must be between 1 and 60000, got 3000000000/],
+    ["storeTimeoutMs", { storeTimeoutMs: 0.5 }, /storeTimeoutMs must be between 1 and 60000, got 0.5/],
+    ["leaseSeconds", { leaseSeconds: 0.005 }, /leaseSeconds must be between 0.1 and 1000000000, got 0.005/],
+    ["leaseSeconds", { leaseSeconds: 1e12 }, /leaseSeconds must be between 0.1 and 1000000000/],
+  ])("throws a RangeError for %s outside its bounds", (_name, options, message) => {
+    const create = () => new RedisLimiter({ redis: REDIS_URL, key: "k", ...options });
+
+    expect(create).toThrow(RangeError);
+    expect(create).toThrow(message);
+  });
+
   it("throws for an onStoreError other than error or local", () => {
     const options = { redis: REDIS_URL, key: "k", onStoreError: "retry" } as unknown as RedisLimiterOptions;
 
@@ -455,6 +484,32 @@ describe("RedisLimiter: construction, registry, client, close", () => {
 
     expect(await outcome).toBeInstanceOf(Error);
     expect(String(await outcome)).toMatch(/closed/);
+  });
+
+  it("gives back a grant that arrives after close: five limiters closed mid-take leave no lease on the key", async () => {
+    prefix = uniqueKey("close-inflight");
+    const outcomes: unknown[] = [];
+    for (let i = 0; i < 5; i++) {
+      const l = new RedisLimiter({ redis: REDIS_URL, key: prefix, maxConcurrent: 5 });
+      await l.inspect(); // connected, so the take below is on the wire when close() is called
+      const attempt = l.acquire().catch((error: unknown) => error);
+      await l.close();
+      outcomes.push(await attempt);
+    }
+
+    expect(outcomes.every((o) => o instanceof Error && /closed/.test(o.message))).toBe(true);
+    expect(await admin.zcard(`${prefix}:leases`)).toBe(0);
+    const next = limiter({ maxConcurrent: 5 });
+    await Promise.all(Array.from({ length: 5 }, () => next.acquire())); // all five slots free
+  });
+
+  it("exposes the Limiter interface's window members and leaves gate undefined", () => {
+    prefix = uniqueKey("interface");
+    const l = limiter({ maxPerWindow: 7, windowSeconds: 30, maxTokensPerWindow: 900 });
+
+    expect([l.maxPerWindow, l.windowSeconds, l.maxTokensPerWindow]).toEqual([7, 30, 900]);
+    expect((l as { gate?: unknown }).gate).toBeUndefined();
+    expect(typeof l.close).toBe("function");
   });
 
   it("reports LimiterStats counters plus leasesLost", async () => {
