@@ -59,11 +59,17 @@ let instances = 0;
  * await limiter.close();
  */
 export class RedisLimiter implements Limiter, AsyncDisposable, PermitOwner {
+  /** The Redis key the processes sharing these limits use. */
   readonly key: string;
+  /** At most this many starts in any `windowSeconds` (undefined: no request window). */
   readonly maxPerWindow: number | undefined;
+  /** The window length in seconds. */
   readonly windowSeconds: number;
+  /** At most this many estimated tokens started per window (undefined: no token window). */
   readonly maxTokensPerWindow: number | undefined;
+  /** How long a slot outlives a process that stopped renewing it. */
   readonly leaseSeconds: number;
+  /** What a store failure does: reject (`"error"`) or go on locally (`"local"`). */
   readonly onStoreError: "error" | "local";
   /** The store in messages: the URL (password hidden) or host:port of the given client. */
   readonly store: string;
