@@ -55,6 +55,12 @@ describe("timeline helpers used by these tests", () => {
   it("maxOverlap lets an interval end and another start at the same instant", () => {
     expect(maxOverlap([[0, 10], [10, 20], [5, 15]])).toBe(2);
   });
+
+  it("isSettled tells a settled promise from a pending one", async () => {
+    expect(await isSettled(Promise.resolve(1))).toBe(true);
+    expect(await isSettled(Promise.reject(new Error("x")))).toBe(true);
+    expect(await isSettled(new Promise(() => undefined))).toBe(false);
+  });
 });
 
 describe("RedisLimiter: concurrency shared through Redis", () => {
