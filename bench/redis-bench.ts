@@ -9,7 +9,7 @@
 import { createRequire } from "node:module";
 import { RateLimiter } from "pocketflow-throttled";
 // The built module directly: bench runs after `pnpm build`, and this works whether or not the package root re-exports it.
-import { RedisLimiter } from "../packages/pocketflow-throttled/dist/limiters/redis.js";
+import { RedisLimiter } from "../packages/pocketflow-throttled/dist/limiters/redis/index.js";
 
 const REDIS_URL = "redis://127.0.0.1:6379";
 const OPTIONS = { maxConcurrent: 5, maxPerWindow: 1_000_000, windowSeconds: 60 };

@@ -62,4 +62,4 @@ export {
   type RedisLimiterStats,
   type RedisPermit,
   RedisStoreError,
-} from "./limiters/redis.js";
+} from "./limiters/redis/index.js";

@@ -2,8 +2,8 @@
  * `LimiterRegistry`: named limiters shared by every node, flow and plain
  * function in the process (or, with a Redis store, across processes).
  */
-import type { RedisLimiterOptions } from "./limiters/redis.js";
 import { isLimiter, type Limiter, type LimiterStats } from "./limiters/limiter.js";
+import { RedisLimiter, type RedisLimiterOptions } from "./limiters/redis/index.js";
 import { RateLimiter, type RateLimiterOptions } from "./limiters/sliding-window.js";
 
 /** How a registered limiter is described by `listAll()` and `stats()`. */
@@ -27,9 +27,6 @@ export interface RegisterOptions {
   replace?: boolean;
 }
 
-/** A factory the Redis mode plugs in (kept out of this file so `ioredis` loads only when used). */
-type StoreFactory = (name: string, options: RegisterStoreOptions) => Limiter;
-
 /** `register` options for a limit shared across processes: the `RedisLimiter` options, `key` defaulting to `pocketflow:limiter:<name>`. */
 export type RegisterStoreOptions = Omit<RedisLimiterOptions, "key"> & { key?: string };
 
@@ -37,7 +34,8 @@ export type RegisterStoreOptions = Omit<RedisLimiterOptions, "key"> & { key?: st
 export type RegisterLimiterOptions = RateLimiterOptions | RegisterStoreOptions | Limiter;
 
 const limiters = new Map<string, Limiter>();
-let storeFactory: StoreFactory | undefined;
+/** The limiters this registry built from options: it closes them when it drops them (a limiter passed in is its owner's). */
+const built = new WeakSet<Limiter>();
 
 function checkName(name: unknown): string {
   if (typeof name !== "string" || name.length === 0) {
@@ -48,12 +46,25 @@ function checkName(name: unknown): string {
 
 function build(name: string, options: RegisterLimiterOptions): Limiter {
   if (isLimiter(options)) return options;
+  let limiter: Limiter;
   if (options !== null && typeof options === "object" && "redis" in options && options.redis !== undefined) {
-    if (!storeFactory) throw new Error(`limiter "${name}": the Redis store is not loaded; import it from "pocketflow-throttled"`);
-    return storeFactory(name, options);
+    // ioredis itself loads only here, when a URL is given
+    const key = (options as RegisterStoreOptions).key ?? `pocketflow:limiter:${name}`;
+    limiter = new RedisLimiter({ ...(options as RegisterStoreOptions), key } as RedisLimiterOptions);
+  } else {
+    checkOptionNames(name, options);
+    limiter = new RateLimiter(options as RateLimiterOptions);
   }
-  checkOptionNames(name, options);
-  return new RateLimiter(options as RateLimiterOptions);
+  built.add(limiter);
+  return limiter;
+}
+
+/** Closes a limiter the registry built and no longer holds, so no socket or timer outlives it. */
+function drop(limiter: Limiter | undefined): void {
+  if (limiter === undefined || !built.has(limiter)) return;
+  for (const held of limiters.values()) if (held === limiter) return; // still registered under another name
+  built.delete(limiter);
+  limiter.close?.().catch(() => undefined); // closing never throws to the caller of remove/reset
 }
 
 const RATE_LIMITER_OPTIONS = ["maxConcurrent", "maxPerWindow", "windowSeconds", "maxTokensPerWindow"];
@@ -112,7 +123,9 @@ export const LimiterRegistry = {
       throw new Error(`a limiter named "${name}" is already registered: pass { replace: true } to replace it, or use get("${name}")`);
     }
     const limiter = build(name, options);
+    const previous = limiters.get(name);
     limiters.set(name, limiter);
+    drop(previous);
     return limiter;
   },
 
@@ -133,15 +146,23 @@ export const LimiterRegistry = {
     return limiters.get(checkName(name)) ?? LimiterRegistry.register(name, options);
   },
 
-  /** Removes `name`; true if one was removed. */
+  /** Removes `name` (closing it if the registry built it); true if one was removed. */
   remove(name: string): boolean {
-    return limiters.delete(name);
+    const limiter = limiters.get(name);
+    if (!limiters.delete(name)) return false;
+    drop(limiter);
+    return true;
   },
 
-  /** Removes `name`, or every limiter when no name is given. */
+  /** Removes `name`, or every limiter when no name is given, closing those the registry built. */
   reset(name?: string): void {
-    if (name === undefined) limiters.clear();
-    else limiters.delete(name);
+    if (name !== undefined) {
+      LimiterRegistry.remove(name);
+      return;
+    }
+    const dropped = [...limiters.values()];
+    limiters.clear();
+    for (const limiter of dropped) drop(limiter);
   },
 
   exists(name: string): boolean {
@@ -162,11 +183,6 @@ export const LimiterRegistry = {
     const limiter = LimiterRegistry.get(name);
     const windowCount = (limiter as { currentWindowCount?: number }).currentWindowCount;
     return { ...describe(limiter), currentWindowCount: windowCount, ...limiter.stats };
-  },
-
-  /** @internal Plugs in the Redis store. */
-  _setStoreFactory(factory: StoreFactory): void {
-    storeFactory = factory;
   },
 };
 

@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { RedisLimiter } from "../src/limiters/redis.js";
+import { RedisLimiter } from "../src/limiters/redis/index.js";
 import {
   connectOrFail,
   deleteKeys,
@@ -22,7 +22,7 @@ import {
 } from "./fixtures/redis-helpers.js";
 
 const WORKER = fileURLToPath(new URL("./fixtures/redis-worker.mjs", import.meta.url));
-const BUILT = fileURLToPath(new URL("../dist/limiters/redis.js", import.meta.url));
+const BUILT = fileURLToPath(new URL("../dist/limiters/redis/index.js", import.meta.url));
 
 interface WorkerReport {
   pid: number;

@@ -5,7 +5,7 @@
 import type { ChildProcess } from "node:child_process";
 import { Redis } from "ioredis";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { RedisLimiter, RedisStoreError } from "../src/limiters/redis.js";
+import { RedisLimiter, RedisStoreError } from "../src/limiters/redis/index.js";
 import { freePort, killHard, maxOverlap, sleep, startRedisServer, uniqueKey } from "./fixtures/redis-helpers.js";
 
 const opened: RedisLimiter[] = [];

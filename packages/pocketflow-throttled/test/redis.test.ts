@@ -6,7 +6,7 @@
 import type { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { LimiterRegistry } from "../src/registry.js";
-import { RedisLimiter, type RedisLimiterOptions } from "../src/limiters/redis.js";
+import { RedisLimiter, type RedisLimiterOptions } from "../src/limiters/redis/index.js";
 import {
   connectOrFail,
   deferred,
@@ -54,6 +54,12 @@ describe("timeline helpers used by these tests", () => {
 
   it("maxOverlap lets an interval end and another start at the same instant", () => {
     expect(maxOverlap([[0, 10], [10, 20], [5, 15]])).toBe(2);
+  });
+
+  it("isSettled tells a settled promise from a pending one", async () => {
+    expect(await isSettled(Promise.resolve(1))).toBe(true);
+    expect(await isSettled(Promise.reject(new Error("x")))).toBe(true);
+    expect(await isSettled(new Promise(() => undefined))).toBe(false);
   });
 });
 
@@ -411,6 +417,35 @@ describe("RedisLimiter: construction, registry, client, close", () => {
     expect(() => new RedisLimiter({ redis: REDIS_URL, key: "k", ...options })).toThrow(new RegExp(name));
   });
 
+  it.each([
+    ["maxPerMinute", { maxPerMinute: 60 }, /has no option "maxPerMinute" \(use maxPerWindow with windowSeconds: 60\)/],
+    ["maxConcurent", { maxConcurent: 1 }, /has no option "maxConcurent"; known options: redis, key, maxConcurrent/],
+  ])("throws a TypeError naming the unknown option %s instead of ignoring it", (_name, options, message) => {
+    const create = () => new RedisLimiter({ redis: REDIS_URL, key: "k", ...options } as unknown as RedisLimiterOptions);
+
+    expect(create).toThrow(TypeError);
+    expect(create).toThrow(message);
+  });
+
+  it("throws at construction for a redis string that is not a Redis URL, naming the option and quoting the value", () => {
+    const create = () => new RedisLimiter({ redis: "not a url", key: "k" });
+
+    expect(create).toThrow(TypeError);
+    expect(create).toThrow(/redis must be a Redis URL.*got "not a url"/);
+  });
+
+  it.each([
+    ["storeTimeoutMs", { storeTimeoutMs: 3e9 }, /storeTimeoutMs must be between 1 and 60000, got 3000000000/],
+    ["storeTimeoutMs", { storeTimeoutMs: 0.5 }, /storeTimeoutMs must be between 1 and 60000, got 0.5/],
+    ["leaseSeconds", { leaseSeconds: 0.005 }, /leaseSeconds must be between 0.1 and 1000000000, got 0.005/],
+    ["leaseSeconds", { leaseSeconds: 1e12 }, /leaseSeconds must be between 0.1 and 1000000000/],
+  ])("throws a RangeError for %s outside its bounds", (_name, options, message) => {
+    const create = () => new RedisLimiter({ redis: REDIS_URL, key: "k", ...options });
+
+    expect(create).toThrow(RangeError);
+    expect(create).toThrow(message);
+  });
+
   it("throws for an onStoreError other than error or local", () => {
     const options = { redis: REDIS_URL, key: "k", onStoreError: "retry" } as unknown as RedisLimiterOptions;
 
@@ -455,6 +490,32 @@ describe("RedisLimiter: construction, registry, client, close", () => {
 
     expect(await outcome).toBeInstanceOf(Error);
     expect(String(await outcome)).toMatch(/closed/);
+  });
+
+  it("gives back a grant that arrives after close: five limiters closed mid-take leave no lease on the key", async () => {
+    prefix = uniqueKey("close-inflight");
+    const outcomes: unknown[] = [];
+    for (let i = 0; i < 5; i++) {
+      const l = new RedisLimiter({ redis: REDIS_URL, key: prefix, maxConcurrent: 5 });
+      await l.inspect(); // connected, so the take below is on the wire when close() is called
+      const attempt = l.acquire().catch((error: unknown) => error);
+      await l.close();
+      outcomes.push(await attempt);
+    }
+
+    expect(outcomes.every((o) => o instanceof Error && /closed/.test(o.message))).toBe(true);
+    expect(await admin.zcard(`${prefix}:leases`)).toBe(0);
+    const next = limiter({ maxConcurrent: 5 });
+    await Promise.all(Array.from({ length: 5 }, () => next.acquire())); // all five slots free
+  });
+
+  it("exposes the Limiter interface's window members and leaves gate undefined", () => {
+    prefix = uniqueKey("interface");
+    const l = limiter({ maxPerWindow: 7, windowSeconds: 30, maxTokensPerWindow: 900 });
+
+    expect([l.maxPerWindow, l.windowSeconds, l.maxTokensPerWindow]).toEqual([7, 30, 900]);
+    expect((l as { gate?: unknown }).gate).toBeUndefined();
+    expect(typeof l.close).toBe("function");
   });
 
   it("reports LimiterStats counters plus leasesLost", async () => {
