@@ -5,17 +5,19 @@
  * when an instance fails with a `RateLimitHit`.
  */
 import { type Action, type AnyNode, AsyncParallelBatchFlow, BaseNode, batchItems, type Params } from "pocketflow";
-import { AimdController, bindAimd, checkBounds } from "./adaptive.js";
+
 import { configure, raw, type Validator } from "./configure.js";
+import { classifyError } from "./detect.js";
 import { RateLimitHit } from "./errors.js";
 import { checkLimiterOption, type Limiter, type TokenUsage } from "./limiters/limiter.js";
 import type { WindowLimit } from "./limiters/windows.js";
 import { resolveLimiter } from "./registry.js";
 import { type AdaptiveBinding, Attempts, type UnitHooks } from "./run/attempt.js";
 import { LIMIT_DEFAULTS, LIMIT_VALIDATORS, type LimitOptions, ownLimiter } from "./run/limits.js";
+import { quotaFailFast } from "./run/policies/quota.js";
 import { DONE, RunLifecycle, runPool, type UnitRunner } from "./run/pool.js";
 import { composePolicies } from "./run/retry.js";
-import { checkAbove, checkBetween, checkCount, checkOptionalCount } from "./validate.js";
+import { checkCount, checkOptionalCount } from "./validate.js";
 
 /** Options of a `ThrottledAsyncParallelBatchFlow` (each also settable as a class field). */
 export interface FlowThrottleOptions extends LimitOptions {
@@ -41,40 +43,6 @@ export interface FlowThrottleOptions extends LimitOptions {
   limiter?: Limiter | string;
 }
 
-/** Options of an `AdaptiveThrottledBatchFlow`. `maxConcurrentFlows` is the ceiling. */
-export interface AdaptiveFlowThrottleOptions extends FlowThrottleOptions {
-  /**
-   * The ceiling the concurrency never climbs above.
-   * @default 20
-   */
-  maxConcurrentFlows?: number;
-  /**
-   * The concurrency of the first run; clamped to `maxConcurrentFlows` when only that is given.
-   * @default 5
-   */
-  initialConcurrentFlows?: number;
-  /**
-   * The floor a `RateLimitHit` never pushes the concurrency below.
-   * @default 1
-   */
-  minConcurrentFlows?: number;
-  /**
-   * On a `RateLimitHit` the concurrency becomes `max(min, floor(current * backoffFactor))`; in (0, 1).
-   * @default 0.5
-   */
-  backoffFactor?: number;
-  /**
-   * Instances in a row that succeed before the concurrency steps up.
-   * @default 10
-   */
-  recoveryThreshold?: number;
-  /**
-   * A step up makes it `min(max, max(current + 1, floor(current * recoveryFactor)))`; above 1.
-   * @default 1.2
-   */
-  recoveryFactor?: number;
-}
-
 /** Counters of the last run. */
 export interface FlowThrottleStats {
   maxConcurrentFlows: number;
@@ -83,17 +51,11 @@ export interface FlowThrottleStats {
   failedFlows: number;
 }
 
-/** Counters of the last run plus the adaptive state. */
-export interface AdaptiveFlowStats extends FlowThrottleStats {
-  currentConcurrentFlows: number;
-  consecutiveSuccesses: number;
-  totalRateLimits: number;
-}
-
 /** One instance's outcome, shaped like `Promise.allSettled`'s entries. */
 export type FlowResult = PromiseSettledResult<Action | undefined>;
 
-const FLOW_VALIDATORS: Record<string, Validator> = {
+/** @internal */
+export const FLOW_VALIDATORS: Readonly<Record<string, Validator>> = {
   ...LIMIT_VALIDATORS,
   maxConcurrentFlows: (v) => checkCount("maxConcurrentFlows", v),
   maxFlowsPerMinute: (v) => checkOptionalCount("maxFlowsPerMinute", v),
@@ -101,29 +63,8 @@ const FLOW_VALIDATORS: Record<string, Validator> = {
   limiter: checkLimiterOption,
 };
 
-const ADAPTIVE_FLOW_VALIDATORS: Record<string, Validator> = {
-  ...FLOW_VALIDATORS,
-  initialConcurrentFlows: (v) => checkCount("initialConcurrentFlows", v),
-  minConcurrentFlows: (v) => checkCount("minConcurrentFlows", v),
-  backoffFactor: (v) => checkBetween("backoffFactor", v, 0, 1),
-  recoveryThreshold: (v) => checkCount("recoveryThreshold", v),
-  recoveryFactor: (v) => checkAbove("recoveryFactor", v, 1),
-};
-
-/** Option names of the adaptive flow's AIMD settings, for error messages. */
-const FLOW_NAMES = {
-  initial: "initialConcurrentFlows",
-  min: "minConcurrentFlows",
-  max: "maxConcurrentFlows",
-  backoffFactor: "backoffFactor",
-  recoveryThreshold: "recoveryThreshold",
-  recoveryFactor: "recoveryFactor",
-};
-
-const DEFAULT_INITIAL_FLOWS = 5;
-
 /** The `RateLimitHit` in an error or its `cause` chain. */
-function findRateLimitHit(error: unknown): RateLimitHit | undefined {
+export function findRateLimitHit(error: unknown): RateLimitHit | undefined {
   for (let e = error, depth = 0; e !== null && e !== undefined && depth < 16; depth++) {
     if (e instanceof RateLimitHit) return e;
     e = (e as { cause?: unknown }).cause;
@@ -255,21 +196,32 @@ export class ThrottledAsyncParallelBatchFlow<S = unknown> extends AsyncParallelB
       limiter,
       lifecycle,
       hooks: self._instanceHooks(shared, lifecycle.signal),
-      policy: composePolicies(), // the flow never re-runs an instance: a failure is its result
+      // The flow never re-runs an instance (a failure is its result); a quota refusal stops further starts.
+      policy: composePolicies(quotaFailFast(self.constructor.name)),
       observe: false,
       adaptive: self._bindAdaptive(limiter, lifecycle),
       maxWaitSeconds: self.maxWaitSeconds,
     });
     let next = 0;
-    await runPool<Params, FlowResult>({
-      lifecycle,
-      workers: Math.min(paramSets.length, Math.max(self.maxConcurrentFlows, limiter.maxConcurrent)),
-      next: () => (next < paramSets.length ? { ...self.params, ...paramSets[next++] } : DONE),
-      runner: settledInstances(attempts, lifecycle.signal, () => self._stats.failedFlows++),
-      place: (index, result) => {
-        results[index] = result;
-      },
-    });
+    try {
+      await runPool<Params, FlowResult>({
+        lifecycle,
+        workers: Math.min(paramSets.length, Math.max(self.maxConcurrentFlows, limiter.maxConcurrent)),
+        next: () => (next < paramSets.length ? { ...self.params, ...paramSets[next++] } : DONE),
+        runner: settledInstances(attempts, signal, () => self._stats.failedFlows++),
+        place: (index, result) => {
+          results[index] = result;
+        },
+      });
+    } catch (error) {
+      if (signal?.aborted || !lifecycle.failed) throw error;
+      // A quota refusal stopped the run: the instances it kept from starting end with its error, none dropped.
+      for (let i = 0; i < results.length; i++) {
+        if (results[i] !== undefined) continue;
+        results[i] = { status: "rejected", reason: error };
+        self._stats.failedFlows++;
+      }
+    }
     return await self.postAsync(shared, batch, results);
   }
 
@@ -287,8 +239,8 @@ export class ThrottledAsyncParallelBatchFlow<S = unknown> extends AsyncParallelB
         this._stats.failedFlows++;
         return { status: "rejected", reason };
       },
-      // Only a RateLimitHit below counts as a refusal: it backs off (adaptive) and pauses for its retryAfter.
-      classify: (error) => (findRateLimitHit(error) ? "rate-limit" : undefined),
+      // A RateLimitHit below backs off (adaptive) and pauses for its retryAfter; a quota below stops the run.
+      classify: (error) => (findRateLimitHit(error) ? "rate-limit" : classifyError(error) === "quota" ? "quota" : undefined),
       retryAfter: (error) => findRateLimitHit(error)?.retryAfter,
       setAttempt: () => {},
     };
@@ -297,12 +249,12 @@ export class ThrottledAsyncParallelBatchFlow<S = unknown> extends AsyncParallelB
 
 /**
  * Instances that fail before their call (the limiter's store unreachable, a
- * bad token estimate) end as rejected results too; only the run's own abort
- * rejects the run.
+ * bad token estimate) or that a quota refusal kept from starting end as
+ * rejected results too; only the caller's abort rejects the run.
  */
 function settledInstances(
   attempts: Attempts<Params, FlowResult>,
-  signal: AbortSignal,
+  signal: AbortSignal | undefined,
   onRejected: () => void,
 ): UnitRunner<Params, FlowResult> {
   return {
@@ -315,92 +267,10 @@ function settledInstances(
       try {
         return await attempts.run(params);
       } catch (reason) {
-        if (signal.aborted) throw reason;
+        if (signal?.aborted) throw reason;
         onRejected();
         return { status: "rejected", reason };
       }
     },
   };
-}
-
-/**
- * A throttled batch flow whose concurrency adapts: an instance failing with a
- * `RateLimitHit` (from any node below it) halves it and pauses new starts for
- * `retryAfter`; successes step it back up, as `AdaptiveThrottledNode` does.
- *
- * @example
- * const flow = new AdaptiveThrottledBatchFlow(perDocument, { initialConcurrentFlows: 4, maxConcurrentFlows: 16 });
- */
-export class AdaptiveThrottledBatchFlow<S = unknown> extends ThrottledAsyncParallelBatchFlow<S> {
-  declare initialConcurrentFlows: number;
-  declare minConcurrentFlows: number;
-  declare backoffFactor: number;
-  declare recoveryThreshold: number;
-  declare recoveryFactor: number;
-  /** @internal */
-  declare _aimd: AimdController;
-
-  /** @internal */
-  protected static override _validators: Readonly<Record<string, Validator>> = ADAPTIVE_FLOW_VALIDATORS;
-  /** @internal */
-  protected static override _defaults: Readonly<Record<string, unknown>> = {
-    ...ThrottledAsyncParallelBatchFlow._defaults,
-    maxConcurrentFlows: 20,
-    initialConcurrentFlows: DEFAULT_INITIAL_FLOWS,
-    minConcurrentFlows: 1,
-    backoffFactor: 0.5,
-    recoveryThreshold: 10,
-    recoveryFactor: 1.2,
-  };
-
-  constructor(start?: AnyNode<S>, options: AdaptiveFlowThrottleOptions = {}) {
-    // A ceiling below the default start (`{ maxConcurrentFlows: 3 }`) starts at the ceiling instead of failing every run.
-    const clamped =
-      options?.initialConcurrentFlows === undefined &&
-      typeof options?.maxConcurrentFlows === "number" &&
-      options.maxConcurrentFlows < DEFAULT_INITIAL_FLOWS
-        ? { ...options, initialConcurrentFlows: Math.max(1, options.maxConcurrentFlows) }
-        : options;
-    super(start, clamped);
-    Object.defineProperty(raw(this), "_aimd", { value: new AimdController(), enumerable: true, writable: true });
-    // Bounds given together to the constructor are checked now; fields are checked when a run starts.
-    const { minConcurrentFlows: min, maxConcurrentFlows: max, initialConcurrentFlows: initial } = clamped ?? {};
-    checkBounds({ min, initial, max }, FLOW_NAMES);
-  }
-
-  /** Counters of the last run plus `currentConcurrentFlows`, `consecutiveSuccesses`, `totalRateLimits`. */
-  override get stats(): AdaptiveFlowStats {
-    return {
-      ...super.stats,
-      currentConcurrentFlows: this._aimd.current || this.initialConcurrentFlows,
-      consecutiveSuccesses: this._aimd.consecutiveSuccesses,
-      totalRateLimits: this._aimd.totalRateLimits,
-    };
-  }
-
-  /** Starts over from `initialConcurrentFlows` with zeroed counters. */
-  resetAdaptiveState(): void {
-    this._aimd.reset();
-  }
-
-  override _beginRun(): void {
-    // Bounds set as fields are only known now.
-    const settings = {
-      initial: this.initialConcurrentFlows,
-      min: this.minConcurrentFlows,
-      max: this.maxConcurrentFlows,
-      backoffFactor: this.backoffFactor,
-      recoveryThreshold: this.recoveryThreshold,
-      recoveryFactor: this.recoveryFactor,
-    };
-    checkBounds(settings, FLOW_NAMES);
-    this._aimd.configure(settings, FLOW_NAMES);
-    super._beginRun();
-  }
-
-  override _bindAdaptive(limiter: Limiter, lifecycle: RunLifecycle): AdaptiveBinding {
-    const bound = bindAimd(limiter, this._aimd);
-    lifecycle.onSettled(bound.detach);
-    return bound.binding;
-  }
 }

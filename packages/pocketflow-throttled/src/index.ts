@@ -40,6 +40,8 @@ export {
   type AdaptiveFlowStats,
   type AdaptiveFlowThrottleOptions,
   AdaptiveThrottledBatchFlow,
+} from "./adaptive-flow.js";
+export {
   type FlowResult,
   type FlowThrottleOptions,
   type FlowThrottleStats,

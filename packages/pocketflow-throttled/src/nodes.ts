@@ -7,13 +7,15 @@
  */
 import { AsyncParallelBatchNode, batchItems } from "pocketflow";
 import { configure, raw, type Validator } from "./configure.js";
-import { isRateLimitError, retryAfterOf } from "./detect.js";
+import { classifyError, isRateLimitError, retryAfterOf } from "./detect.js";
 import { checkLimiterOption, type Limiter, type TokenUsage } from "./limiters/limiter.js";
 import { resolveLimiter } from "./registry.js";
+import { readUsage } from "./usage.js";
 import { type AdaptiveBinding, Attempts, type UnitHooks } from "./run/attempt.js";
 import { LIMIT_DEFAULTS, LIMIT_VALIDATORS, type LimitOptions, ownLimiter } from "./run/limits.js";
 import { ordinaryRetries } from "./run/policies/ordinary.js";
 import { propagateRateLimit } from "./run/policies/propagate.js";
+import { quotaFailFast } from "./run/policies/quota.js";
 import { rateLimitReruns } from "./run/policies/rate-limit.js";
 import { DONE, RunLifecycle, runPool } from "./run/pool.js";
 import type { WindowLimit } from "./limiters/windows.js";
@@ -92,9 +94,16 @@ export const THROTTLE_VALIDATORS: Readonly<Record<string, Validator>> = {
   observeHeaders: flag("observeHeaders"),
 };
 
-/** What a failure means to a node class: its (overridable) `isRateLimitError` decides what counts as a rate limit. */
+/**
+ * What a failure means to a node class: `classifyError`, unless the class
+ * overrides `isRateLimitError` — then that decides what counts as a rate
+ * limit (a quota stays a quota), and the rest keeps its meaning.
+ */
 function refusalKind(ctor: typeof ThrottledParallelBatchNode, error: unknown): RefusalKind | undefined {
-  return ctor.isRateLimitError(error) ? "rate-limit" : undefined;
+  const kind = classifyError(error);
+  if (ctor.isRateLimitError === ThrottledParallelBatchNode.isRateLimitError) return kind;
+  if (ctor.isRateLimitError(error)) return kind === "quota" ? "quota" : "rate-limit";
+  return kind === "rate-limit" || kind === "quota" ? undefined : kind;
 }
 
 /**
@@ -175,15 +184,12 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
     return json === undefined ? 0 : Math.ceil(json.length / 4);
   }
 
-  /** Actual tokens a result used, a total or its parts (default: OpenAI or Anthropic `usage`); `undefined` keeps the estimate. */
+  /**
+   * Actual tokens a result used, a total or its parts; `undefined` keeps the
+   * estimate. Default: `readUsage` (OpenAI, Anthropic, Gemini and AI SDK results).
+   */
   usageOf(result: Result): number | TokenUsage | undefined {
-    const usage = (result as { usage?: Record<string, unknown> } | null | undefined)?.usage;
-    if (usage === null || typeof usage !== "object") return undefined;
-    if (typeof usage.total_tokens === "number") return usage.total_tokens;
-    if (typeof usage.input_tokens === "number" && typeof usage.output_tokens === "number") {
-      return usage.input_tokens + usage.output_tokens;
-    }
-    return undefined;
+    return readUsage(result);
   }
 
   /** The limiter this execution runs under: the `limiter` option, or a fresh one of the node's own. @internal */
@@ -196,10 +202,11 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
     return undefined;
   }
 
-  /** The retry policies of one run: rate-limit re-runs (propagated if asked), then ordinary retries. @internal */
+  /** The retry policies of one run: quota fail-fast, rate-limit re-runs (propagated if asked), then ordinary retries. @internal */
   _policy(): RetryPolicy {
     const reruns = rateLimitReruns({ maxRateLimitRetries: this.maxRateLimitRetries });
     return composePolicies(
+      quotaFailFast(this.constructor.name),
       this.propagateRateLimit ? propagateRateLimit(reruns, this.constructor.name) : reruns,
       ordinaryRetries({ maxRetries: this.maxRetries, waitSeconds: this.wait }),
     );

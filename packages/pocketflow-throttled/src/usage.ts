@@ -3,15 +3,7 @@
  * with what a call really used.
  */
 
-/** Tokens one call used. `tokens` is what a total-token window counts. */
-export interface TokenUsage {
-  /** Prompt / input tokens. */
-  inputTokens: number;
-  /** Completion / output tokens (Gemini: candidates plus thoughts). */
-  outputTokens: number;
-  /** The provider's total when it gives one, else `inputTokens + outputTokens`. */
-  tokens: number;
-}
+import type { TokenUsage } from "./limiters/types.js";
 
 type Bag = Record<PropertyKey, unknown>;
 
@@ -34,12 +26,24 @@ function sum(...parts: Array<number | undefined>): number | undefined {
   return total;
 }
 
-/** A usage record, chosen only by its input or output count (a total alone says nothing of the shape). */
+/**
+ * A usage record, chosen only by its input or output count (a total alone
+ * says nothing of the shape). A side the result leaves out is left out here
+ * too, so settling keeps the estimate's for it.
+ */
 function make(input: number | undefined, output: number | undefined, total: number | undefined): TokenUsage | undefined {
   if (input === undefined && output === undefined) return undefined;
-  const inputTokens = input ?? 0;
-  const outputTokens = output ?? 0;
-  return { inputTokens, outputTokens, tokens: total ?? inputTokens + outputTokens };
+  const usage: TokenUsage = {};
+  if (input !== undefined) usage.inputTokens = input;
+  if (output !== undefined) usage.outputTokens = output;
+  if (total !== undefined) usage.tokens = total;
+  else if (input !== undefined && output !== undefined) usage.tokens = input + output;
+  return usage;
+}
+
+/** A total with no parts (`{ usage: { total_tokens } }`): the total alone. */
+function totalOnly(total: number | undefined): TokenUsage | undefined {
+  return total === undefined ? undefined : { tokens: total };
 }
 
 function fromUsage(usage: unknown): TokenUsage | undefined {
@@ -54,7 +58,8 @@ function fromUsage(usage: unknown): TokenUsage | undefined {
     make(sum(count(get(usage, "input_tokens")), count(get(usage, "cache_creation_input_tokens"))), count(get(usage, "output_tokens")), total) ??
     // Vercel AI SDK 5+, then AI SDK 4.
     make(count(get(usage, "inputTokens")), count(get(usage, "outputTokens")), camelTotal) ??
-    make(count(get(usage, "promptTokens")), count(get(usage, "completionTokens")), camelTotal)
+    make(count(get(usage, "promptTokens")), count(get(usage, "completionTokens")), camelTotal) ??
+    totalOnly(total ?? camelTotal)
   );
 }
 
@@ -71,8 +76,9 @@ function fromUsage(usage: unknown): TokenUsage | undefined {
  *   AI SDK 4's `promptTokens`, `completionTokens`);
  * - LangChain messages: `usage_metadata.input_tokens`, `output_tokens`.
  *
- * A count that is not a finite number ≥ 0 is ignored; a missing side counts
- * as 0. Never throws.
+ * A count that is not a finite number ≥ 0 is ignored; a side the result
+ * leaves out is left out (settling keeps the estimate's), and a total alone
+ * is `{ tokens }`. Never throws.
  *
  * @example
  * ```ts

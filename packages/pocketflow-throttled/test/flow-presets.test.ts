@@ -1,6 +1,7 @@
 import { AsyncNode, type Params } from "pocketflow";
 import { describe, expect, it } from "vitest";
-import { AdaptiveThrottledBatchFlow, ThrottledAsyncParallelBatchFlow } from "../src/flows.js";
+import { AdaptiveThrottledBatchFlow } from "../src/adaptive-flow.js";
+import { ThrottledAsyncParallelBatchFlow } from "../src/flows.js";
 import { FlowPresets, FlowRateLimitConfig } from "../src/presets.js";
 
 // presets.test.ts pins the FlowPresets constants, keys, descriptions and get();

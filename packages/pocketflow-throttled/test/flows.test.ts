@@ -1,7 +1,8 @@
 import { type Action, AsyncFlow, AsyncNode, type Params } from "pocketflow";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { RateLimitHit } from "../src/errors.js";
-import { AdaptiveThrottledBatchFlow, type FlowResult, ThrottledAsyncParallelBatchFlow } from "../src/flows.js";
+import { AdaptiveThrottledBatchFlow } from "../src/adaptive-flow.js";
+import { type FlowResult, ThrottledAsyncParallelBatchFlow } from "../src/flows.js";
 import { RateLimiter } from "../src/limiters/sliding-window.js";
 import { AdaptiveThrottledNode } from "../src/adaptive-node.js";
 import { delay, Gauge } from "./limiter-support.js";

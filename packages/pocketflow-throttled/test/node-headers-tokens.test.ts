@@ -302,18 +302,25 @@ describe("a node's default estimateTokens and usageOf", () => {
     expect(estimate).toBeLessThanOrEqual(1.1 * quarterOfJson);
   });
 
-  it("reads OpenAI's usage.total_tokens", () => {
-    expect(node.usageOf({ usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 } })).toBe(15);
+  it("reads OpenAI's usage as input, output and total tokens", () => {
+    expect(node.usageOf({ usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 } })).toEqual({
+      inputTokens: 10,
+      outputTokens: 5,
+      tokens: 15,
+    });
   });
 
-  it("reads Anthropic's usage.input_tokens + usage.output_tokens", () => {
-    expect(node.usageOf({ usage: { input_tokens: 10, output_tokens: 5 } })).toBe(15);
+  it("reads Anthropic's usage.input_tokens and usage.output_tokens, totalled", () => {
+    expect(node.usageOf({ usage: { input_tokens: 10, output_tokens: 5 } })).toEqual({ inputTokens: 10, outputTokens: 5, tokens: 15 });
+  });
+
+  it("reads an incomplete Anthropic usage as the side it gives (the other keeps the estimate)", () => {
+    expect(node.usageOf({ usage: { input_tokens: 10 } })).toEqual({ inputTokens: 10 });
   });
 
   it.each([
     ["no usage", { text: "hi" }],
     ["a usage that is not an object", { usage: 12 }],
-    ["an incomplete Anthropic usage", { usage: { input_tokens: 10 } }],
     ["a usage below the top level", { data: { usage: { total_tokens: 15 } } }],
     ["null", null],
     ["a string", "answer"],
@@ -351,7 +358,7 @@ describe("a node observing provider headers", () => {
 
   it("observes the headers of an error handled by execFallbackAsync", async () => {
     const limiter = new LoggingLimiter();
-    const node = new Scripted({ limiter });
+    const node = new Scripted({ limiter, maxRateLimitRetries: 0 }); // a 529 (overloaded) would otherwise be re-run
     node.execFallbackAsync = async () => "fallback";
     const headers = new Headers({ "anthropic-ratelimit-requests-remaining": "4" });
     const shared: Shared<Script> = { items: [{ answers: [providerError("overloaded", headers, 529)] }] };

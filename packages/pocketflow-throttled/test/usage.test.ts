@@ -40,8 +40,12 @@ describe("readUsage", () => {
     expect(readUsage({ usage: { input_tokens: 10, output_tokens: 5 } })).toEqual({ inputTokens: 10, outputTokens: 5, tokens: 15 });
   });
 
-  it("counts a missing side as 0", () => {
-    expect(readUsage({ usage: { inputTokens: 10, outputTokens: undefined } })).toEqual({ inputTokens: 10, outputTokens: 0, tokens: 10 });
+  it("leaves a missing side out, so settling keeps the estimate's for it", () => {
+    expect(readUsage({ usage: { inputTokens: 10, outputTokens: undefined } })).toEqual({ inputTokens: 10 });
+  });
+
+  it("reads a total alone as the total", () => {
+    expect(readUsage({ usage: { total_tokens: 15 } })).toEqual({ tokens: 15 });
   });
 
   it.each([
@@ -50,7 +54,7 @@ describe("readUsage", () => {
     ["a negative count", -5],
     ["a string", "12"],
   ])("ignores %s", (_label, bad) => {
-    expect(readUsage({ usage: { prompt_tokens: bad, completion_tokens: 4 } })).toEqual({ inputTokens: 0, outputTokens: 4, tokens: 4 });
+    expect(readUsage({ usage: { prompt_tokens: bad, completion_tokens: 4 } })).toEqual({ outputTokens: 4 });
   });
 
   it.each([

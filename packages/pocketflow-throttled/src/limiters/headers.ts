@@ -203,3 +203,21 @@ function firstHeader(headers: object, names: string[]): string | undefined {
   }
   return undefined;
 }
+
+/** The per-minute limits the headers stated, as limits to learn (`undefined` when they stated none). */
+export function learnedLimitsOf(info: RateLimitHeaderInfo): LearnedLimitsLike | undefined {
+  const limits: LearnedLimitsLike = {};
+  if (info.limitRequests !== undefined) limits.requestsPerMinute = info.limitRequests;
+  if (info.limitTokens !== undefined) limits.tokensPerMinute = info.limitTokens;
+  if (info.limitInputTokens !== undefined) limits.inputTokensPerMinute = info.limitInputTokens;
+  if (info.limitOutputTokens !== undefined) limits.outputTokensPerMinute = info.limitOutputTokens;
+  return Object.keys(limits).length > 0 ? limits : undefined;
+}
+
+/** The per-minute part of `LearnedLimits` (declared here so this file imports nothing). */
+export interface LearnedLimitsLike {
+  requestsPerMinute?: number;
+  tokensPerMinute?: number;
+  inputTokensPerMinute?: number;
+  outputTokensPerMinute?: number;
+}

@@ -7,7 +7,7 @@
  */
 import { LimiterTimeout } from "../errors.js";
 import { checkCount, checkPositive, checkWaitSeconds } from "../validate.js";
-import { parseRateLimitHeaders } from "./headers.js";
+import { parseRateLimitHeaders, type RateLimitHeaderInfo } from "./headers.js";
 import { type Waiter, WaitQueue } from "./queue.js";
 import { LocalPermit } from "./permit.js";
 import type { AcquireOptions, Limiter, LimiterStats, LocalGate, Permit, Weight } from "./types.js";
@@ -86,6 +86,9 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
 
   /** An answer from the provider arrived (`observe`); learning limiters end their lone first request. */
   protected _answered(): void {}
+
+  /** Takes the limits an answer's headers state (limiters with `learnLimits`). */
+  protected _learnFrom(_info: RateLimitHeaderInfo): void {}
 
   /** While on, one request runs alone (the limits are not known yet). */
   protected _setSolo(on: boolean): void {
@@ -244,9 +247,10 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
   }
 
   observe(headers: unknown): void {
+    const info = parseRateLimitHeaders(headers);
+    this._learnFrom(info);
     this._answered();
-    const holdSeconds = parseRateLimitHeaders(headers).holdSeconds;
-    if (holdSeconds > 0) this.pause(holdSeconds);
+    if (info.holdSeconds > 0) this.pause(info.holdSeconds);
   }
 
   reset(): void {

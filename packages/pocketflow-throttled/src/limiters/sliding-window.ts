@@ -6,6 +6,7 @@
  * in `windows.ts`; this file holds the options, learned limits and getters.
  */
 import { checkBoolean, checkCount, checkOptionalCount, checkOptions, checkPositive } from "../validate.js";
+import { learnedLimitsOf, type RateLimitHeaderInfo } from "./headers.js";
 import { LocalLimiter } from "./limiter.js";
 import type { Weight } from "./types.js";
 import {
@@ -82,6 +83,8 @@ export class RateLimiter extends LocalLimiter {
   readonly learnLimits: boolean;
   private readonly _configured: WindowRule[];
   private _learned: WindowRule[] = [];
+  /** The limits the last headers stated, so an unchanged answer does not rebuild the windows. */
+  private _lastHeaderLimits: string | undefined;
   private _inForce: WindowRule[] = [];
   private _windows: readonly WindowLimit[] = [];
   /** Set by `setMaxPerWindow`: the shorthand request window stays beside learned ones. */
@@ -166,6 +169,17 @@ export class RateLimiter extends LocalLimiter {
     return this._log.recent(performance.now(), this._spanMs()).tokens;
   }
 
+  /** With `learnLimits`, the limits an answer's headers state become windows (only when they changed). */
+  protected override _learnFrom(info: RateLimitHeaderInfo): void {
+    if (!this.learnLimits) return;
+    const limits = learnedLimitsOf(info);
+    if (limits === undefined) return;
+    const key = `${limits.requestsPerMinute}/${limits.tokensPerMinute}/${limits.inputTokensPerMinute}/${limits.outputTokensPerMinute}`;
+    if (key === this._lastHeaderLimits) return;
+    this._lastHeaderLimits = key;
+    this.learn(limits);
+  }
+
   protected override _answered(): void {
     if (!this._soloUntilAnswer()) return;
     this._setSolo(false);
@@ -190,6 +204,7 @@ export class RateLimiter extends LocalLimiter {
   }
 
   protected _resetRate(): void {
+    this._lastHeaderLimits = undefined;
     this._log.clear();
     this._learned = [];
     this._apply();

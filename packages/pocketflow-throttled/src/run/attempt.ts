@@ -8,11 +8,12 @@
  * synchronously from the limiter's gate and allocates nothing of its own.
  */
 import { sleep } from "pocketflow";
-import { headersOf } from "../detect.js";
+import { headersOf, quotaViolationsOf } from "../detect.js";
 import { LimiterTimeout } from "../errors.js";
 import { type Limiter, type LocalGate, type Permit, type TokenUsage, ZERO_WEIGHT } from "../limiters/limiter.js";
 import type { Weight } from "../limiters/windows.js";
 import { checkTokenCount } from "../validate.js";
+import { limitsFromViolations } from "./learn.js";
 import type { RunLifecycle, UnitRunner } from "./pool.js";
 import type { RefusalKind, RetryPolicy, RetryState } from "./retry.js";
 
@@ -101,6 +102,13 @@ export function countsTokens(limiter: Limiter): boolean {
 /** True for a limiter that takes limits from the provider's answers. */
 function learns(limiter: Limiter): boolean {
   return (limiter as { learnLimits?: unknown }).learnLimits === true;
+}
+
+/** True for a usage or estimate that gives input or output tokens, not just a total. */
+function hasParts(value: unknown): boolean {
+  if (value === null || typeof value !== "object") return false;
+  const parts = value as TokenUsage;
+  return parts.inputTokens !== undefined || parts.outputTokens !== undefined;
 }
 
 function shown(value: unknown): string {
@@ -214,7 +222,7 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
     let ask = NO_ASK;
     if (this.countTokens) {
       const estimate = this.hooks.estimate(unit);
-      ask = { weight: estimateWeight("estimateTokens", estimate), parts: typeof estimate === "object" && estimate !== null };
+      ask = { weight: estimateWeight("estimateTokens", estimate), parts: hasParts(estimate) };
     }
     return this.attempt(unit, ask, { attempt: 0, rateLimitRetries: 0 });
   }
@@ -232,7 +240,7 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
       this.observe(result);
       if (this.countTokens) {
         const used = this.hooks.usage(unit, result);
-        if (used !== undefined) this.settle(start, usageWeight("usageOf", used, start.ask.weight), typeof used === "object");
+        if (used !== undefined) this.settle(start, usageWeight("usageOf", used, start.ask.weight), hasParts(used));
       }
       this.options.adaptive?.success();
     } finally {
@@ -249,6 +257,7 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
     const bounded = this.maxWaitMs !== undefined && retryAfter !== undefined && retryAfter * 1000 > this.maxWaitMs;
     try {
       this.observe(error);
+      if (this.learning && (kind === "rate-limit" || kind === "quota")) this.learnFrom(error);
       if (kind === "rate-limit") {
         if (retryAfter !== undefined && retryAfter > 0 && !bounded) this.limiter.pause(retryAfter, error);
         // Back off before freeing the slot, so no waiting unit takes it at the old concurrency.
@@ -277,6 +286,12 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
     if (decision.waitMs > 0) await sleep(decision.waitMs, this.signal);
     this.signal.throwIfAborted();
     return this.attempt(unit, start.ask, state);
+  }
+
+  /** A refusal that states its quotas (Gemini's QuotaFailure) teaches a learning limiter its windows. */
+  private learnFrom(error: unknown): void {
+    const limits = limitsFromViolations(quotaViolationsOf(error));
+    if (limits !== undefined) this.limiter.learn?.(limits);
   }
 
   /** Feeds an answer (a result or an error) to the limiter: its headers, and that an answer arrived. */

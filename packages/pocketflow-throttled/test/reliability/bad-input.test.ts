@@ -7,7 +7,8 @@
  */
 import { AsyncFlow, AsyncNode } from "pocketflow";
 import { afterEach, describe, expect, it } from "vitest";
-import { AdaptiveThrottledBatchFlow, ThrottledAsyncParallelBatchFlow } from "../../src/flows.js";
+import { AdaptiveThrottledBatchFlow } from "../../src/adaptive-flow.js";
+import { ThrottledAsyncParallelBatchFlow } from "../../src/flows.js";
 import { RateLimiter } from "../../src/limiters/sliding-window.js";
 import { TokenBucket } from "../../src/limiters/token-bucket.js";
 import { AdaptiveThrottledNode } from "../../src/adaptive-node.js";
