@@ -280,7 +280,7 @@ describe("a throttled flow whose limiter fails to grant a start", () => {
     await new BadEstimate(new Work(), { maxTokensPerMinute: 1000 }).runAsync(shared);
 
     expect(shared.out?.every((r) => r.status === "rejected")).toBe(true);
-    expect(String((shared.out?.[0] as PromiseRejectedResult).reason)).toMatch(/estimateTokens .*NaN/);
+    expect(String((shared.out as FlowResult[])[0] && ((shared.out as FlowResult[])[0] as PromiseRejectedResult).reason)).toMatch(/estimateTokens .*NaN/);
   });
 });
 
