@@ -23,6 +23,7 @@
 import Anthropic, { RateLimitError as AnthropicRateLimitError } from "@anthropic-ai/sdk";
 import OpenAI, { InternalServerError, RateLimitError } from "openai";
 import { afterEach, describe, expect, it } from "vitest";
+import { delay as sleep } from "test-support";
 import {
   formatDuration,
   type SimulatedProvider,
@@ -72,10 +73,6 @@ async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
     return error;
   }
   throw new Error("expected the promise to reject");
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {

@@ -11,13 +11,13 @@
 import fc from "fast-check";
 import { AsyncFlow, AsyncNode } from "pocketflow";
 import { afterEach, describe, expect, it } from "vitest";
+import { deferred } from "test-support";
 import { RateLimitHit } from "../../src/errors.js";
 import { AdaptiveThrottledBatchFlow, type FlowResult, ThrottledAsyncParallelBatchFlow } from "../../src/flows.js";
 import { RateLimiter } from "../../src/limiters/sliding-window.js";
 import { AdaptiveThrottledNode, ThrottledParallelBatchNode } from "../../src/nodes.js";
 import { LimiterRegistry } from "../../src/registry.js";
 import {
-  deferred,
   type Fault,
   failOnUnhandledRejections,
   makeFault,

@@ -5,6 +5,7 @@
 import fc from "fast-check";
 import { AsyncNode } from "pocketflow";
 import { afterEach, describe, expect, it } from "vitest";
+import { deferred } from "test-support";
 import { RateLimitHit } from "../../src/errors.js";
 import { AdaptiveThrottledBatchFlow, ThrottledAsyncParallelBatchFlow } from "../../src/flows.js";
 import { RateLimiter } from "../../src/limiters/sliding-window.js";
@@ -13,7 +14,6 @@ import { LimiterRegistry } from "../../src/registry.js";
 import {
   ConcurrencyProbe,
   crowdedWindows,
-  deferred,
   failOnUnhandledRejections,
   makeFault,
   pause,
