@@ -94,7 +94,7 @@ beforeAll(async () => {
   requireBuilt(POCKETFLOW, THROTTLED);
   // The three compilations are independent: run them side by side.
   const done = await Promise.all(SETTINGS.map(compileAndRun));
-  SETTINGS.forEach((setting, i) => outcomes.set(setting, done[i] as Outcome));
+  for (const [i, setting] of SETTINGS.entries()) outcomes.set(setting, done[i] as Outcome);
 }, 180_000);
 
 afterAll(async () => {

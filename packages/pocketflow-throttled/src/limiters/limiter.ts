@@ -94,7 +94,8 @@ export interface Limiter {
 /**
  * Starts without a permit object: `tryStart` or `waitStart` take a slot and
  * return the start's sequence number, `settleStart` corrects its token
- * estimate, `finishStart` frees the slot. @internal
+ * estimate, `finishStart` frees the slot. The run engine's path; public in the
+ * declarations because `LocalLimiter` implements it.
  */
 export interface LocalGate {
   /** Takes a start at once if every gate admits it and nobody waits; its sequence number, or -1 (then `waitStart`). */
@@ -193,7 +194,7 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
   protected abstract _delayFor(now: number, tokens: number): number;
   /** Records an admitted start; returns its sequence number for `settle`. */
   protected abstract _record(now: number, tokens: number): number;
-  /** Replaces a start's estimate by the actual usage. @internal */
+  /** Replaces a start's estimate by the actual usage. */
   abstract settleStart(seq: number, estimate: number, actual: number): void;
   /** Clears the algorithm's history. */
   protected abstract _resetRate(): void;
@@ -234,7 +235,7 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
 
   /**
    * Takes a start at once if every gate admits it and nobody waits; returns
-   * its sequence number, or -1 (then call `waitStart`). @internal
+   * its sequence number, or -1 (then call `waitStart`).
    */
   tryStart(tokens: number): number {
     if (this._head !== null || this._active >= this._maxConcurrent) return -1;
@@ -250,7 +251,7 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
     return this._timed ? this._record(now, tokens) : 0;
   }
 
-  /** Queues for a start (FIFO); resolves with its sequence number. @internal */
+  /** Queues for a start (FIFO); resolves with its sequence number. */
   waitStart(tokens: number, signal?: AbortSignal): Promise<number> {
     return new Promise<number>((resolve, reject) => {
       if (signal?.aborted) {
@@ -285,7 +286,7 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
     });
   }
 
-  /** Frees one concurrency slot. @internal */
+  /** Frees one concurrency slot. */
   finishStart(): void {
     this._active--;
     if (this._head !== null) this._drain();

@@ -108,7 +108,7 @@ export class RateLimiter extends LocalLimiter {
     return this._base + this._times.length - 1;
   }
 
-  /** @internal */
+  /** Replaces a start's estimate by the actual usage in the window's token sum. */
   settleStart(seq: number, _estimate: number, actual: number): void {
     checkTokenCount("settle(actualTokens)", actual);
     this._prune(performance.now());

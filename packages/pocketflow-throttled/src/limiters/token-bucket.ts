@@ -55,7 +55,7 @@ export class TokenBucket extends LocalLimiter {
     return 0;
   }
 
-  /** Token weights do not apply to a bucket of starts. @internal */
+  /** Token weights do not apply to a bucket of starts. */
   settleStart(_seq: number, _estimate: number, _actual: number): void {}
 
   protected _resetRate(): void {
