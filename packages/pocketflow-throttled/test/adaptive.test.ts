@@ -1,7 +1,7 @@
 import { AsyncFlow } from "pocketflow";
 import { describe, expect, it } from "vitest";
 import { AdaptiveThrottledNode, RateLimiter, RateLimitHit } from "../src/index.js";
-import { deferred, delay, flush } from "./limiter-support.js";
+import { deferred, delay, flush } from "test-support";
 
 interface Shared<Item = unknown, Result = unknown> {
   items: Item[];

@@ -2,7 +2,7 @@ import { getEventListeners } from "node:events";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { LimiterTimeout, RateLimiter, TokenBucket } from "../src/index.js";
 import { ZERO_WEIGHT } from "../src/limiters/limiter.js";
-import { settledSoon, trackTimers } from "./limiter-support.js";
+import { settledSoon, trackTimers } from "test-support";
 
 /** maxWaitSeconds and LimiterTimeout, abort listeners, long pauses. */
 
@@ -82,7 +82,7 @@ describe("maxWaitSeconds", () => {
     expect(await outcome).toBeInstanceOf(LimiterTimeout);
     expect(((await outcome) as LimiterTimeout).waitSeconds).toBeGreaterThanOrEqual(0.5);
     expect(limiter.pending).toBe(0);
-    expect(timers.live()).toBe(0);
+    expect(timers.pending()).toBe(0);
   });
 
   it("uses the limiter's maxWaitSeconds for acquires without their own; an acquire's own wins", async () => {
@@ -127,7 +127,7 @@ describe("maxWaitSeconds", () => {
     timers.restore();
 
     expect(timers.created()).toBe(1);
-    expect(timers.live()).toBe(0);
+    expect(timers.pending()).toBe(0);
   });
 
   it("arms one clamped timer for a 1e9-second bound, with no TimeoutOverflowWarning", async () => {
@@ -139,14 +139,14 @@ describe("maxWaitSeconds", () => {
       waiting = limiter.acquire({ maxWaitSeconds: 1e9 });
       await settledSoon(waiting);
     });
-    const live = timers.live();
+    const live = timers.pending();
     limiter.setConcurrency(2);
     await waiting;
     timers.restore();
 
     expect(warnings).toEqual([]);
     expect(live).toBe(1);
-    expect(timers.live()).toBe(0);
+    expect(timers.pending()).toBe(0);
   });
 
   it("works on a TokenBucket too", async () => {
@@ -224,13 +224,13 @@ describe("pause bounds", () => {
       waiting = limiter.acquire({ signal: controller.signal }).catch((e: unknown) => e);
       await settledSoon(waiting);
     });
-    const live = timers.live();
+    const live = timers.pending();
     controller.abort(new Error("done"));
     await waiting;
     timers.restore();
 
     expect(warnings).toEqual([]);
     expect(live).toBe(1);
-    expect(timers.live()).toBe(0);
+    expect(timers.pending()).toBe(0);
   });
 });

@@ -5,50 +5,11 @@ import { AdaptiveThrottledBatchFlow } from "../src/adaptive-flow.js";
 import { type FlowResult, ThrottledAsyncParallelBatchFlow } from "../src/flows.js";
 import { RateLimiter } from "../src/limiters/sliding-window.js";
 import { AdaptiveThrottledNode } from "../src/adaptive-node.js";
-import { delay, Gauge } from "./limiter-support.js";
+import { deferred, type Deferred, delay, flush, Gauge, trackTimers } from "test-support";
 
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
-
-interface Deferred<T = void> {
-  promise: Promise<T>;
-  resolve: (value: T) => void;
-}
-
-function deferred<T = void>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((res) => {
-    resolve = res;
-  });
-  return { promise, resolve };
-}
-
-/** Lets every pending continuation run. */
-async function flush(): Promise<void> {
-  for (let i = 0; i < 4; i++) await new Promise<void>((resolve) => setImmediate(resolve));
-}
-
-/** Tracks the timers set from now on: `pending()` counts those neither fired nor cleared. */
-function trackTimers(): { pending: () => number } {
-  const realSetTimeout = globalThis.setTimeout;
-  const realClearTimeout = globalThis.clearTimeout;
-  const pending = new Set<unknown>();
-  const fakeSetTimeout = (callback: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
-    const handle = realSetTimeout(() => {
-      pending.delete(handle);
-      callback(...args);
-    }, ms);
-    pending.add(handle);
-    return handle;
-  };
-  vi.spyOn(globalThis, "setTimeout").mockImplementation(fakeSetTimeout as unknown as typeof setTimeout);
-  vi.spyOn(globalThis, "clearTimeout").mockImplementation((handle) => {
-    pending.delete(handle);
-    realClearTimeout(handle);
-  });
-  return { pending: () => pending.size };
-}
 
 /** Param sets `{ id: 0 } .. { id: n - 1 }`. */
 function ids(n: number): Params[] {

@@ -6,7 +6,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type Limiter, RateLimiter, TokenBucket } from "../src/index.js";
-import { delay, maxWeightInAnySpan } from "./limiter-support.js";
+import { delay } from "test-support";
+import { maxWeightInAnySpan } from "./limiter-support.js";
 
 /** Starts are observed a little after the limiter grants them; window checks allow this much. */
 const SLACK_MS = 8;

@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
+import { deferred, flush as macrotaskTurns, until } from "test-support";
 import type { AcquireOptions, Limiter, Permit } from "../src/limiters/limiter.js";
 import { RateLimiter } from "../src/limiters/sliding-window.js";
 import { ThrottledMicroBatchNode } from "../src/micro-batch.js";
@@ -10,33 +11,6 @@ import { ThrottledMicroBatchNode } from "../src/micro-batch.js";
 interface Shared {
   items: number[];
   results?: string[];
-}
-
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve: (value: T) => void;
-}
-
-function deferred<T>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((res) => {
-    resolve = res;
-  });
-  return { promise, resolve };
-}
-
-/** Waits (one macrotask turn at a time, no clock) until `condition` holds. */
-async function until(condition: () => boolean): Promise<void> {
-  for (let turn = 0; turn < 1000; turn++) {
-    if (condition()) return;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  throw new Error("condition never became true");
-}
-
-/** Lets every pending promise callback run, `count` macrotask turns in a row. */
-async function macrotaskTurns(count: number): Promise<void> {
-  for (let turn = 0; turn < count; turn++) await new Promise((resolve) => setImmediate(resolve));
 }
 
 /** An error that remembers which batch it came from. */

@@ -2,7 +2,7 @@ import { AsyncFlow, AsyncNode, type Params } from "pocketflow";
 import { describe, expect, it } from "vitest";
 import { ThrottledAsyncParallelBatchFlow } from "../src/flows.js";
 import { ThrottledParallelBatchNode } from "../src/nodes.js";
-import { delay, Gauge } from "./limiter-support.js";
+import { delay, Gauge } from "test-support";
 
 // Nested throttling: a flow limits how many instances run, a node inside each
 // instance limits how many calls that instance makes, so at most

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { deferred, flush as macrotaskTurns, until } from "test-support";
 import type { AcquireOptions, Limiter, Permit } from "../src/limiters/limiter.js";
 import { RateLimiter } from "../src/limiters/sliding-window.js";
 import { TokenBucket } from "../src/limiters/token-bucket.js";
@@ -16,33 +17,6 @@ afterEach(() => {
 interface Shared<Item = unknown, Result = unknown> {
   items: Item[];
   results?: Result[];
-}
-
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve: (value: T) => void;
-}
-
-function deferred<T = void>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((res) => {
-    resolve = res;
-  });
-  return { promise, resolve };
-}
-
-/** Lets every pending promise callback run, `count` macrotask turns in a row. */
-async function macrotaskTurns(count = 1): Promise<void> {
-  for (let turn = 0; turn < count; turn++) await new Promise((resolve) => setImmediate(resolve));
-}
-
-/** Waits (one macrotask turn at a time, no clock) until `condition` holds. */
-async function until(condition: () => boolean): Promise<void> {
-  for (let turn = 0; turn < 1000; turn++) {
-    if (condition()) return;
-    await macrotaskTurns();
-  }
-  throw new Error("condition never became true");
 }
 
 /**

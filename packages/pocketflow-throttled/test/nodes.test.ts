@@ -9,7 +9,8 @@ import {
   ThrottledParallelBatchNode,
   TokenBucket,
 } from "../src/index.js";
-import { deferred, delay, maxWeightInAnySpan } from "./limiter-support.js";
+import { deferred, delay } from "test-support";
+import { maxWeightInAnySpan } from "./limiter-support.js";
 
 interface Shared<Item = unknown, Result = unknown> {
   items: Iterable<Item> | null | undefined;

@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 import { type Permit, RateLimiter } from "../src/index.js";
-import { deferred, delay, flush, maxWeightInAnySpan, settledSoon, trackTimers } from "./limiter-support.js";
+import { deferred, delay, flush, settledSoon, trackTimers } from "test-support";
+import { maxWeightInAnySpan } from "./limiter-support.js";
 
 /** Starts `count` jobs through `limiter.run`, each held open until the test releases it. */
 function holdJobs(limiter: RateLimiter, count: number) {
@@ -425,12 +426,12 @@ describe("RateLimiter abort", () => {
     const timers = trackTimers();
     const controller = new AbortController();
     const waiting = limiter.acquire({ signal: controller.signal });
-    expect(timers.live()).toBe(1);
+    expect(timers.pending()).toBe(1);
 
     controller.abort("enough");
 
     await expect(waiting).rejects.toBe("enough");
-    expect(timers.live()).toBe(0);
+    expect(timers.pending()).toBe(0);
     timers.restore();
   });
 });
@@ -538,7 +539,7 @@ describe("RateLimiter timers", () => {
     await startTimes(limiter, 6);
     timers.restore();
 
-    expect(timers.live()).toBe(0);
+    expect(timers.pending()).toBe(0);
   });
 
   it("leaves no timer behind after a pause that nobody waited on", async () => {
@@ -549,7 +550,7 @@ describe("RateLimiter timers", () => {
     limiter.observe({ "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1m" });
     timers.restore();
 
-    expect(timers.live()).toBe(0);
+    expect(timers.pending()).toBe(0);
   });
 
   it("sets no timer when nothing waits on the clock", async () => {

@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { delay as sleep } from "test-support";
 import { RedisLimiter } from "../src/limiters/redis/index.js";
 import {
   connectOrFail,
@@ -17,7 +18,6 @@ import {
   maxOverlap,
   maxStartsInAnyWindow,
   REDIS_URL,
-  sleep,
   uniqueKey,
 } from "./fixtures/redis-helpers.js";
 

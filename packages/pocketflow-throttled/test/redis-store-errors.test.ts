@@ -5,8 +5,9 @@
 import type { ChildProcess } from "node:child_process";
 import { Redis } from "ioredis";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { delay as sleep } from "test-support";
 import { RedisLimiter, RedisStoreError } from "../src/limiters/redis/index.js";
-import { freePort, killHard, maxOverlap, sleep, startRedisServer, uniqueKey } from "./fixtures/redis-helpers.js";
+import { freePort, killHard, maxOverlap, startRedisServer, uniqueKey } from "./fixtures/redis-helpers.js";
 
 const opened: RedisLimiter[] = [];
 const servers: ChildProcess[] = [];

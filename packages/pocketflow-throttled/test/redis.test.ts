@@ -5,17 +5,16 @@
  */
 import type { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { deferred, delay as sleep } from "test-support";
 import { LimiterRegistry } from "../src/registry.js";
 import { RedisLimiter, type RedisLimiterOptions } from "../src/limiters/redis/index.js";
 import {
   connectOrFail,
-  deferred,
   deleteKeys,
   isSettled,
   maxOverlap,
   maxStartsInAnyWindow,
   REDIS_URL,
-  sleep,
   uniqueKey,
 } from "./fixtures/redis-helpers.js";
 

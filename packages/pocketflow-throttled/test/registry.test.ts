@@ -5,16 +5,11 @@ import { RateLimiter } from "../src/limiters/sliding-window.js";
 import { TokenBucket } from "../src/limiters/token-bucket.js";
 import { ThrottledParallelBatchNode } from "../src/nodes.js";
 import { LimiterRegistry } from "../src/registry.js";
-import { delay, Gauge } from "./limiter-support.js";
+import { delay, flush, Gauge } from "test-support";
 
 afterEach(() => {
   LimiterRegistry.reset();
 });
-
-/** Lets every pending continuation run. */
-async function flush(): Promise<void> {
-  for (let i = 0; i < 4; i++) await new Promise<void>((resolve) => setImmediate(resolve));
-}
 
 /** A throttled node over `count` items, each one counted by `gauge` for `ms`. */
 class Calls extends ThrottledParallelBatchNode<unknown, number, number> {

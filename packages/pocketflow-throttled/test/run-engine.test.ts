@@ -18,7 +18,7 @@ import {
   ThrottledAsyncParallelBatchFlow,
   ThrottledParallelBatchNode,
 } from "../src/index.js";
-import { delay } from "./limiter-support.js";
+import { delay } from "test-support";
 
 interface Shared {
   items: unknown[];

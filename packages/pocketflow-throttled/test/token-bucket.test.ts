@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { TokenBucket } from "../src/index.js";
-import { deferred, flush, settledSoon, trackTimers } from "./limiter-support.js";
+import { deferred, flush, settledSoon, trackTimers } from "test-support";
 
 /** Runs `count` instant jobs and returns when each started, in ms since the call. */
 async function startTimes(bucket: TokenBucket, count: number, tokens?: number): Promise<number[]> {
@@ -122,7 +122,7 @@ describe("TokenBucket rate", () => {
     await startTimes(bucket, 4);
     timers.restore();
 
-    expect(timers.live()).toBe(0);
+    expect(timers.pending()).toBe(0);
   });
 });
 

@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { delay as sleep, settledSoon as settledNow } from "test-support";
 import type { Permit, Weight } from "../src/limiters/limiter.js";
 import { RateLimiter } from "../src/limiters/sliding-window.js";
 
@@ -20,23 +21,6 @@ afterEach(() => {
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Whether `promise` has settled once every pending callback has run. */
-async function settledNow(promise: Promise<unknown>): Promise<boolean> {
-  let settled = false;
-  promise.then(
-    () => {
-      settled = true;
-    },
-    () => {
-      settled = true;
-    },
-  );
-  await new Promise((resolve) => setImmediate(resolve));
-  return settled;
-}
 
 /**
  * The largest token sum of starts that fit in one half-open interval of

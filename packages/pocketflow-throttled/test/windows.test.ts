@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { DEFAULT_ARRIVAL_MARGIN_SECONDS, RateLimiter } from "../src/index.js";
-import { settledSoon } from "./limiter-support.js";
+import { settledSoon } from "test-support";
 
 /**
  * Several windows at once, token kinds, the arrival margin and learned

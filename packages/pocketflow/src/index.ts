@@ -57,7 +57,7 @@ function sleepSync(ms: number): void {
 /** setTimeout's longest delay; a longer sleep re-arms, so no TimeoutOverflowWarning ever fires. */
 const MAX_TIMER_MS = 2_147_483_647;
 
-/** Resolves after `ms`; rejects with exactly `signal.reason` on abort and leaves no timer or listener behind. @internal */
+/** Resolves after `ms`; rejects with exactly `signal.reason` on abort and leaves no timer or listener behind. For extension packages. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
@@ -123,8 +123,7 @@ function startAll<T, R>(items: Iterable<T>, start: (item: T) => Promise<R>): Pro
 
 /**
  * The items of a batch: `undefined`/`null` is an empty batch, any iterable is
- * taken as is, anything else is a clear error.
- * @internal
+ * taken as is, anything else is a clear error. For extension packages.
  */
 export function batchItems<T>(value: Iterable<T> | null | undefined, owner: object, step = "prep"): Iterable<T> {
   if (value === undefined || value === null) return [];
@@ -218,12 +217,12 @@ export class BaseNode<S = unknown, P = unknown, E = unknown, I = P, R = E> {
     return undefined;
   }
 
-  /** @internal */
+  /** Runtime hook, for node and flow classes of extension packages (not application code). */
   _exec(prepRes: P): E {
     return this.exec(prepRes as unknown as I) as unknown as E;
   }
 
-  /** @internal */
+  /** Runtime hook, for node and flow classes of extension packages (not application code). */
   _run(shared: S): Action | undefined {
     const p = this.prep(shared);
     const e = this._exec(p);
@@ -236,7 +235,7 @@ export class BaseNode<S = unknown, P = unknown, E = unknown, I = P, R = E> {
     return this._run(shared);
   }
 
-  /** A shallow copy, as a flow makes before running a node (Python's `copy.copy`). @internal */
+  /** A shallow copy, as a flow makes before running a node (Python's `copy.copy`). Runtime hook, for node and flow classes of extension packages (not application code). */
   _copy(): this {
     return Object.assign(Object.create(Object.getPrototypeOf(this)) as this, this);
   }
@@ -281,7 +280,7 @@ export class Node<S = unknown, P = unknown, E = unknown, I = P, R = E> extends B
     throw error;
   }
 
-  /** One item through the retry loop. @internal */
+  /** One item through the retry loop. Runtime hook, for node and flow classes of extension packages (not application code). */
   _execOne(item: I): R {
     for (let attempt = 0; ; attempt++) {
       this.curRetry = attempt;
@@ -354,7 +353,7 @@ export class Flow<S = unknown, P = unknown> extends BaseNode<S, P, Action | unde
     return node;
   }
 
-  /** @internal */
+  /** Runtime hook, for node and flow classes of extension packages (not application code). */
   _orch(shared: S, params?: Params): Action | undefined {
     if (!this.startNode) throw missingStart(this);
     const p = params ?? { ...this.params };
@@ -427,7 +426,7 @@ export class AsyncNode<S = unknown, P = unknown, E = unknown, I = P, R = E> exte
     return undefined;
   }
 
-  /** One item through the async retry loop; waits are abortable. @internal */
+  /** One item through the async retry loop; waits are abortable. Runtime hook, for node and flow classes of extension packages (not application code). */
   async _execOneAsync(item: I, signal?: AbortSignal): Promise<R> {
     for (let attempt = 0; ; attempt++) {
       this.curRetry = attempt;
@@ -441,23 +440,23 @@ export class AsyncNode<S = unknown, P = unknown, E = unknown, I = P, R = E> exte
     }
   }
 
-  /** Opens per-item retry scopes for a parallel batch; call the returned function when it settles. @internal */
+  /** Opens per-item retry scopes for a parallel batch; call the returned function when it settles. Runtime hook, for node and flow classes of extension packages (not application code). */
   _openRetryScopes(): (() => void) | undefined {
     return this.maxRetries > 1 ? openRetryScopes() : undefined;
   }
 
-  /** Runs `work` with its own `curRetry` counter, for items that run side by side. @internal */
+  /** Runs `work` with its own `curRetry` counter, for items that run side by side. Runtime hook, for node and flow classes of extension packages (not application code). */
   _scoped<T>(work: () => Promise<T>): Promise<T> {
     if (this.maxRetries > 1 && retryStore) return retryStore.run({ node: this, attempt: 0 }, work);
     return work();
   }
 
-  /** @internal */
+  /** Runtime hook, for node and flow classes of extension packages (not application code). */
   async _execAsync(prepRes: P, signal?: AbortSignal): Promise<E> {
     return (await this._execOneAsync(prepRes as unknown as I, signal)) as unknown as E;
   }
 
-  /** @internal */
+  /** Runtime hook, for node and flow classes of extension packages (not application code). */
   async _runAsync(shared: S, signal?: AbortSignal): Promise<Action | undefined> {
     const p = await this.prepAsync(shared);
     signal?.throwIfAborted();
@@ -547,7 +546,7 @@ export class AsyncFlow<S = unknown, P = unknown, E = Action | undefined> extends
     return node;
   }
 
-  /** @internal */
+  /** Runtime hook, for node and flow classes of extension packages (not application code). */
   async _orchAsync(shared: S, params?: Params, signal?: AbortSignal): Promise<Action | undefined> {
     if (!this.startNode) throw missingStart(this);
     const p = params ?? { ...this.params };

@@ -8,7 +8,8 @@ import {
   AsyncParallelBatchNode,
   type Params,
 } from "../src/index.js";
-import { abortListeners, activeTimeouts, deferred, flush, never, spyAbortListeners, trackTimers } from "./helpers.js";
+import { deferred, flush, never, trackTimers } from "test-support";
+import { abortListeners, activeTimeouts, spyAbortListeners } from "./helpers.js";
 
 afterEach(() => {
   vi.restoreAllMocks();

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { AsyncFlow, AsyncNode, AsyncParallelBatchFlow, AsyncParallelBatchNode, type Params } from "../src/index.js";
-import { type Deferred, deferred, flush } from "./helpers.js";
+import { type Deferred, deferred, flush } from "test-support";
 
 afterEach(() => {
   vi.restoreAllMocks();

@@ -135,7 +135,7 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
 
   /**
    * Takes a start at once if every gate admits it and nobody waits; returns
-   * its sequence number, or -1 (then call `waitStart`). @internal
+   * its sequence number, or -1 (then call `waitStart`).
    */
   tryStart(weight: Weight): number {
     if (this._waiting !== 0 || this._active >= this._cap) return -1;
@@ -157,7 +157,7 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
     return this._record(now, weight);
   }
 
-  /** Queues for a start (FIFO); resolves with its sequence number. @internal */
+  /** Queues for a start (FIFO); resolves with its sequence number. */
   waitStart(weight: Weight, signal?: AbortSignal, maxWaitMs?: number): Promise<number> {
     return new Promise<number>((resolve, reject) => {
       if (signal?.aborted) {
@@ -197,12 +197,12 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
     });
   }
 
-  /** Replaces a start's estimate by the actual usage. @internal */
+  /** Replaces a start's estimate by the actual usage. */
   settleStart(seq: number, _estimate: Weight, actual: Weight): void {
     this._settle(seq, checkWeight("settle", actual));
   }
 
-  /** Frees one concurrency slot. @internal */
+  /** Frees one concurrency slot. */
   finishStart(): void {
     this._active--;
     if (this._waiting !== 0) this._drain();

@@ -113,7 +113,8 @@ export interface Limiter {
 /**
  * Starts without a permit object: `tryStart` or `waitStart` take a slot and
  * return the start's sequence number, `settleStart` corrects its weight,
- * `finishStart` frees the slot. Weights are trusted (the caller validated them). @internal
+ * `finishStart` frees the slot. Weights are trusted (the caller validated
+ * them). The run engine's path; other code wants `acquire`.
  */
 export interface LocalGate {
   /** Takes a start at once if every gate admits it and nobody waits; its sequence number, or -1 (then `waitStart`). */

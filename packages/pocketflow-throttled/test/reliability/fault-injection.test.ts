@@ -11,6 +11,7 @@
 import fc from "fast-check";
 import { AsyncFlow, AsyncNode } from "pocketflow";
 import { afterEach, describe, expect, it } from "vitest";
+import { deferred } from "test-support";
 import { RateLimitHit } from "../../src/errors.js";
 import { AdaptiveThrottledBatchFlow } from "../../src/adaptive-flow.js";
 import { type FlowResult, ThrottledAsyncParallelBatchFlow } from "../../src/flows.js";
@@ -19,7 +20,6 @@ import { AdaptiveThrottledNode } from "../../src/adaptive-node.js";
 import { ThrottledParallelBatchNode } from "../../src/nodes.js";
 import { LimiterRegistry } from "../../src/registry.js";
 import {
-  deferred,
   type Fault,
   failOnUnhandledRejections,
   makeFault,

@@ -5,6 +5,7 @@
 import fc from "fast-check";
 import { AsyncNode } from "pocketflow";
 import { afterEach, describe, expect, it } from "vitest";
+import { deferred } from "test-support";
 import { RateLimitHit } from "../../src/errors.js";
 import { AdaptiveThrottledBatchFlow } from "../../src/adaptive-flow.js";
 import { ThrottledAsyncParallelBatchFlow } from "../../src/flows.js";
@@ -15,7 +16,6 @@ import { LimiterRegistry } from "../../src/registry.js";
 import {
   ConcurrencyProbe,
   crowdedWindows,
-  deferred,
   failOnUnhandledRejections,
   makeFault,
   pause,
