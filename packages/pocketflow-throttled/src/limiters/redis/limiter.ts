@@ -12,7 +12,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { checkCount, checkPositive } from "../../validate.js";
 import { parseRateLimitHeaders } from "../headers.js";
-import { type AcquireOptions, type Limiter, type LimiterStats, type TokenUsage, type Weight, ZERO_WEIGHT } from "../limiter.js";
+import { type AcquireOptions, type Limiter, type TokenUsage, type Weight, ZERO_WEIGHT } from "../limiter.js";
 import { acquireWeight, maxWaitMsOf, settledWeight } from "../weights.js";
 import { type LearnedLimits, learnedRules, neverFits, replaceRules, type WindowLimit } from "../windows.js";
 import { Fallback, LocalView } from "./fallback.js";
