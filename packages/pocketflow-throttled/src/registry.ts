@@ -67,7 +67,16 @@ function drop(limiter: Limiter | undefined): void {
   limiter.close?.().catch(() => undefined); // closing never throws to the caller of remove/reset
 }
 
-const RATE_LIMITER_OPTIONS = ["maxConcurrent", "maxPerWindow", "windowSeconds", "maxTokensPerWindow"];
+const RATE_LIMITER_OPTIONS = [
+  "maxConcurrent",
+  "maxPerWindow",
+  "windowSeconds",
+  "maxTokensPerWindow",
+  "windows",
+  "arrivalMarginSeconds",
+  "maxWaitSeconds",
+  "learnLimits",
+];
 
 /** A misspelt or node-style option (`maxPerMinute`) would otherwise leave the limiter unlimited without a word. */
 function checkOptionNames(name: string, options: object | null | undefined): void {

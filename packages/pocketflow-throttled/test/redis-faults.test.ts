@@ -129,6 +129,37 @@ describe('RedisLimiter onStoreError: "local": the limits hold within the process
   }, 15_000);
 });
 
+describe('RedisLimiter onStoreError: "local" with several windows', () => {
+  it("keeps every window, token windows too, across the switch to the fallback: starts made through Redis still count", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    const port = await freePort();
+    await server(port);
+    const windows = [
+      { seconds: 2, maxRequests: 4 },
+      { seconds: 1.5, maxInputTokens: 300 },
+    ];
+    const l = limiter(port, { key: uniqueKey("windows-down"), maxConcurrent: 10, windows, ...LOCAL });
+    const starts: Array<{ t: number; input: number }> = [];
+    const start = async (input: number) => {
+      const permit = await l.acquire({ inputTokens: input });
+      starts.push({ t: performance.now(), input });
+      permit.release();
+    };
+    await Promise.all([start(100), start(100)]);
+
+    await stopServer();
+    await Promise.all([start(100), start(100), start(10), start(10)]);
+
+    const inAny = (ms: number, of: (s: { input: number }) => number) =>
+      Math.max(...starts.map((a) => starts.filter((b) => b.t >= a.t && b.t < a.t + ms).reduce((sum, b) => sum + of(b), 0)));
+    expect(l.usingLocalFallback).toBe(true);
+    expect(l.windows).toEqual(windows);
+    expect(starts).toHaveLength(6);
+    expect(inAny(2000 - 100, () => 1)).toBeLessThanOrEqual(4); // 100 ms slack for the time the test reads
+    expect(inAny(1500 - 100, (s) => s.input)).toBeLessThanOrEqual(300);
+  });
+});
+
 describe("RedisLimiter: a dropped subscriber connection", () => {
   it("re-checks when the subscriber comes back, so a release it missed is taken within about a second", async () => {
     const port = await freePort();

@@ -76,6 +76,16 @@ const CASES: Array<[string, Case]> = [
     },
   ],
   [
+    "a month-long lease under maxWaitSeconds of two months",
+    {
+      options: { maxConcurrent: 1, leaseSeconds: MONTH_SECONDS, maxWaitSeconds: 2 * MONTH_SECONDS },
+      block: async (l) => {
+        const held = await l.acquire();
+        return () => held.release();
+      },
+    },
+  ],
+  [
     "a month-long lease",
     {
       options: { maxConcurrent: 1, leaseSeconds: MONTH_SECONDS },

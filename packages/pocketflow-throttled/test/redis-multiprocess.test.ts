@@ -28,6 +28,21 @@ interface WorkerReport {
   pid: number;
   records: Array<{ startedAt: number; endedAt: number }>;
   stats: { acquired: number; leasesLost: number };
+  windows: Array<Record<string, number>>;
+}
+
+/** The largest sum of weights whose times fall in one half-open interval [t, t + windowMs). */
+function maxSumInAnyWindow(points: ReadonlyArray<{ t: number; w: number }>, windowMs: number): number {
+  const sorted = [...points].sort((a, b) => a.t - b.t);
+  let best = 0;
+  for (let first = 0; first < sorted.length; first++) {
+    let sum = 0;
+    for (let i = first; i < sorted.length && (sorted[i] as { t: number }).t < (sorted[first] as { t: number }).t + windowMs; i++) {
+      sum += (sorted[i] as { w: number }).w;
+    }
+    best = Math.max(best, sum);
+  }
+  return best;
 }
 
 let admin: Redis;
@@ -131,4 +146,72 @@ describe("RedisLimiter across OS processes", () => {
     expect(recoveryMs).toBeLessThan(1000 + 600);
     expect(done).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
+});
+
+describe("RedisLimiter across OS processes: several windows and learned limits", () => {
+  it("3 processes sharing windows of 3/s, 8/5 s and 400 input / 200 output tokens per 2 s never exceed any window (margin included)", async () => {
+    prefix = uniqueKey("multiprocess-windows");
+    const margin = 0.05;
+    const windows = [
+      { seconds: 1, maxRequests: 3 },
+      { seconds: 5, maxRequests: 8 },
+      { seconds: 2, maxInputTokens: 400, maxOutputTokens: 200 },
+    ];
+    const limits = { maxConcurrent: 6, windows, arrivalMarginSeconds: margin };
+    // Each process its own weights; one settles below its estimate (a refund the others may use at once).
+    const plans = [
+      { weight: { inputTokens: 100, outputTokens: 60 }, settle: { outputTokens: 40 }, input: 100, output: 40 },
+      { weight: { inputTokens: 150, outputTokens: 30 }, settle: undefined, input: 150, output: 30 },
+      { weight: { inputTokens: 50, outputTokens: 90 }, settle: undefined, input: 50, output: 90 },
+    ];
+    const workers = plans.map((p) =>
+      startWorker({ mode: "run", limits, items: 5, holdMs: 20, weight: p.weight, ...(p.settle ? { settle: p.settle } : {}) }),
+    );
+
+    const reports = (await Promise.all(workers.map(output))).map((text) => JSON.parse(text) as WorkerReport);
+
+    const starts = reports.flatMap((r) => r.records.map((x) => x.startedAt));
+    const weighted = reports.flatMap((r, i) => r.records.map((x) => ({ t: x.startedAt, plan: plans[i] as (typeof plans)[number] })));
+    const span = (seconds: number) => (seconds + margin) * 1000;
+    const perSecond = maxStartsInAnyWindow(starts, span(1));
+    const perFive = maxStartsInAnyWindow(starts, span(5));
+    const input = maxSumInAnyWindow(weighted.map((x) => ({ t: x.t, w: x.plan.input })), span(2));
+    const outputTokens = maxSumInAnyWindow(weighted.map((x) => ({ t: x.t, w: x.plan.output })), span(2));
+    console.log(
+      `[redis multi-process windows] ${reports.length} processes, ${starts.length} starts over ${(Math.max(...starts) - Math.min(...starts)).toFixed(0)} ms; ` +
+        `max in any 1.05 s: ${perSecond} (limit 3); in any 5.05 s: ${perFive} (limit 8); ` +
+        `input tokens in any 2.05 s: ${input} (limit 400); output tokens (settled) in any 2.05 s: ${outputTokens} (limit 200)`,
+    );
+    expect(starts).toHaveLength(15);
+    expect(perSecond).toBeLessThanOrEqual(3);
+    expect(perFive).toBeLessThanOrEqual(8);
+    expect(input).toBeLessThanOrEqual(400);
+    expect(outputTokens).toBeLessThanOrEqual(200);
+    expect(perFive).toBe(8); // the 5 s window was reached, so the check had something to hold back
+    expect(reports.every((r) => r.stats.leasesLost === 0)).toBe(true);
+  }, 30_000);
+
+  it("enforces a limit one process learned in two other processes: 120 per minute becomes at most 2 in any second", async () => {
+    prefix = uniqueKey("multiprocess-learned");
+    const limits = { maxConcurrent: 4, learnLimits: true };
+    const learner = JSON.parse(await output(startWorker({ mode: "learn", limits, learn: { requestsPerMinute: 120 } }))) as WorkerReport;
+    const workers = Array.from({ length: 2 }, () => startWorker({ mode: "run", limits, items: 4, holdMs: 10 }));
+
+    const reports = (await Promise.all(workers.map(output))).map((text) => JSON.parse(text) as WorkerReport);
+
+    const starts = reports.flatMap((r) => r.records.map((x) => x.startedAt));
+    const perSecond = maxStartsInAnyWindow(starts, 1050);
+    console.log(
+      `[redis multi-process learned] 1 process learned 120/min; ${reports.length} others made ${starts.length} starts over ` +
+        `${(Math.max(...starts) - Math.min(...starts)).toFixed(0)} ms; max in any 1.05 s: ${perSecond} (learned limit 2)`,
+    );
+    const learned = [
+      { seconds: 60, maxRequests: 120 },
+      { seconds: 1, maxRequests: 2 },
+    ];
+    expect(learner.windows).toEqual(learned);
+    for (const r of reports) expect(r.windows).toEqual(learned);
+    expect(starts).toHaveLength(8);
+    expect(perSecond).toBeLessThanOrEqual(2);
+  }, 30_000);
 });

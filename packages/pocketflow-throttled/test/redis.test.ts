@@ -460,7 +460,7 @@ describe("RedisLimiter: construction, registry, client, close", () => {
     await registered.run(() => undefined);
 
     expect(registered).toBeInstanceOf(RedisLimiter);
-    expect(await admin.hget(`${prefix}:config`, "maxPerWindow")).toBe("7");
+    expect(await admin.hget(`${prefix}:config`, "windows")).toBe("60:R:7:0"); // scripts/layout.ts: seconds:kind:limit:share
     expect(LimiterRegistry.listAll()[name]).toEqual({ maxConcurrent: 2, maxPerWindow: 7, windowSeconds: 60 });
     LimiterRegistry.remove(name);
   });

@@ -8,76 +8,57 @@
  * both sides of each switch, so within one process the limits hold across an
  * outage. Across processes they hold only while Redis answers.
  */
+import type { Weight } from "../limiter.js";
+import { WindowLog, type WindowRule } from "../windows.js";
 import { PROBE } from "./scripts/inspect.js";
 import type { KeyLayout } from "./scripts/layout.js";
 import { isReadOnlyError, isReplyError, type RedisStore } from "./store.js";
 
-/** Compacts the start log once this many expired entries have piled up at its front. */
-const COMPACT_AFTER = 1024;
 /** While on the fallback, Redis is probed this often (the one periodic call, only during an outage). */
 const PROBE_EVERY_MS = 1000;
 
-/** This process's own starts in the window (local clock), and its pause, for the checks made without Redis. */
+/**
+ * This process's own starts in every window in force (local clock, the same
+ * sliding-window log as `RateLimiter`), and its pause, for the checks made
+ * without Redis.
+ */
 export class LocalView {
-  // times[i] and tokens[i] of the start with sequence number base + i; live entries from `first`.
-  private _times: number[] = [];
-  private _tokens: number[] = [];
-  private _first = 0;
-  private _base = 0;
-  private _windowTokens = 0;
+  private readonly _log: WindowLog;
   private _pausedUntil = 0;
-  private readonly _windowMs: number;
-  private readonly _tracked: boolean;
 
-  constructor(
-    private readonly _maxPerWindow: number | undefined,
-    windowSeconds: number,
-    private readonly _maxTokens: number | undefined,
-  ) {
-    this._windowMs = windowSeconds * 1000;
-    this._tracked = _maxPerWindow !== undefined || _maxTokens !== undefined;
+  constructor(marginMs: number, rules: readonly WindowRule[]) {
+    this._log = new WindowLog(marginMs);
+    this._log.setRules(rules, performance.now());
+  }
+
+  /** Puts the rules in force now (learned ones changed); the starts already logged count in them. */
+  setRules(rules: readonly WindowRule[]): void {
+    this._log.setRules(rules, performance.now());
   }
 
   /**
-   * Milliseconds until this process may start one more of `tokens` (0: now;
-   * Infinity: when one of its `active` permits is released). The pause
-   * counts only with `withPause` (on the fallback: Redis holds it otherwise).
+   * Milliseconds until every window admits one more start of `w` from this
+   * process (0: now; Infinity: a window can never admit it). The pause counts
+   * only with `withPause` (on the fallback: Redis holds it otherwise).
    */
-  delay(now: number, tokens: number, active: number, concurrency: number, withPause: boolean): number {
-    if (active >= concurrency) return Number.POSITIVE_INFINITY;
-    let delay = withPause ? Math.max(0, this._pausedUntil - now) : 0;
-    if (!this._tracked) return delay;
-    this._prune(now);
-    const count = this._times.length - this._first;
-    if (this._maxPerWindow !== undefined && count >= this._maxPerWindow) {
-      delay = Math.max(delay, (this._times[this._first + count - this._maxPerWindow] as number) + this._windowMs - now);
-    }
-    if (this._maxTokens !== undefined && this._windowTokens + tokens > this._maxTokens) {
-      let excess = this._windowTokens + tokens - this._maxTokens;
-      let i = this._first;
-      while (excess > 0 && i < this._times.length) excess -= this._tokens[i++] as number;
-      delay = Math.max(delay, (this._times[i - 1] as number) + this._windowMs - now);
-    }
-    return Math.max(delay, 0);
+  delay(now: number, w: Weight, withPause: boolean): number {
+    const paused = withPause ? Math.max(0, this._pausedUntil - now) : 0;
+    return this._log.limited ? Math.max(paused, this._log.delayFor(now, w)) : paused;
   }
 
-  /** Records a start of this process (Redis or local); its sequence number for `settle`. */
-  record(now: number, tokens: number): number {
-    if (!this._tracked) return -1;
-    this._times.push(now);
-    this._tokens.push(tokens);
-    this._windowTokens += tokens;
-    return this._base + this._times.length - 1;
+  /** Milliseconds of this process's pause still to run. */
+  pausedFor(now: number): number {
+    return Math.max(0, this._pausedUntil - now);
   }
 
-  /** Replaces a start's estimate by its actual tokens; true if that made room. */
-  settle(seq: number, actual: number): boolean {
-    const i = seq - this._base;
-    if (seq < 0 || i < this._first || i >= this._times.length) return false;
-    const before = this._tokens[i] as number;
-    this._tokens[i] = actual;
-    this._windowTokens += actual - before;
-    return actual < before;
+  /** Records a start of this process (Redis or local); its sequence number for `settle` (-1: no window to count it in). */
+  record(now: number, w: Weight): number {
+    return this._log.limited ? this._log.record(now, w) : -1;
+  }
+
+  /** Replaces a start's estimate by its actual weight; true if that made room. */
+  settle(seq: number, actual: Weight): boolean {
+    return seq >= 0 && this._log.settle(seq, actual);
   }
 
   /** No local start until `until` (performance.now() ms); the later pause wins. */
@@ -86,30 +67,8 @@ export class LocalView {
   }
 
   reset(): void {
-    this._base += this._times.length;
-    this._times = [];
-    this._tokens = [];
-    this._first = 0;
-    this._windowTokens = 0;
+    this._log.clear();
     this._pausedUntil = 0;
-  }
-
-  private _prune(now: number): void {
-    const cutoff = now - this._windowMs;
-    const times = this._times;
-    let first = this._first;
-    while (first < times.length && (times[first] as number) <= cutoff) {
-      this._windowTokens -= this._tokens[first] as number;
-      first++;
-    }
-    if (first >= COMPACT_AFTER && first * 2 >= times.length) {
-      times.splice(0, first);
-      this._tokens.splice(0, first);
-      this._base += first;
-      first = 0;
-    }
-    this._first = first;
-    if (first === times.length) this._windowTokens = 0; // no drift from float sums
   }
 }
 

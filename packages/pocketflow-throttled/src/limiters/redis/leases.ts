@@ -3,7 +3,7 @@
  * renews every third of `leaseSeconds`; a process that dies stops renewing
  * and its slots come back when the leases lapse.
  */
-import type { Permit } from "../limiter.js";
+import type { Permit, TokenUsage, Weight } from "../limiter.js";
 import { RENEW } from "./scripts/renew.js";
 import type { KeyLayout } from "./scripts/layout.js";
 import type { RedisStore } from "./store.js";
@@ -19,8 +19,8 @@ export interface RedisPermit extends Permit {
 export interface PermitOwner {
   /** Frees the permit's slot (locally at once, in Redis in the background). @internal */
   releasePermit(permit: StorePermit): void;
-  /** Replaces the permit's token estimate by the actual usage. @internal */
-  settlePermit(permit: StorePermit, actualTokens: number): void;
+  /** Replaces the permit's weight by the actual usage (a total or its parts). @internal */
+  settlePermit(permit: StorePermit, actual: number | TokenUsage): void;
 }
 
 /** A granted start: a lease in Redis, or (`startedAt` undefined) a start of the local fallback, which has none. */
@@ -31,11 +31,17 @@ export class StorePermit implements RedisPermit {
   constructor(
     private readonly _owner: PermitOwner,
     readonly id: string,
-    readonly tokens: number,
+    /** The estimate this start reserved (a settle's missing parts keep it). */
+    readonly weight: Weight,
     /** The start's sequence number in the process's own window (`LocalView`). */
     readonly seq: number,
     readonly startedAt: number | undefined,
   ) {}
+
+  /** The total token estimate this permit reserved. */
+  get tokens(): number {
+    return this.weight.tokens;
+  }
 
   /** True for a start of the local fallback (no lease in Redis). */
   get local(): boolean {
@@ -48,8 +54,8 @@ export class StorePermit implements RedisPermit {
     this._owner.releasePermit(this);
   }
 
-  settle(actualTokens: number): void {
-    this._owner.settlePermit(this, actualTokens);
+  settle(actual: number | TokenUsage): void {
+    this._owner.settlePermit(this, actual);
   }
 
   [Symbol.dispose](): void {

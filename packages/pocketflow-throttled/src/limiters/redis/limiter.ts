@@ -1,72 +1,61 @@
 /**
  * `RedisLimiter`: the `Limiter` interface with its state in Redis, so every
- * process that uses the same key shares one concurrency limit, one true
- * sliding window of starts and one of tokens. Each check-and-take is one Lua
- * script timed by Redis's clock (`scripts/`); concurrency slots are leases a
+ * process that uses the same key shares one concurrency limit and every true
+ * sliding window (requests, total, input and output tokens, learned limits).
+ * Each check-and-take is one Lua script over all of them, timed by Redis's
+ * clock (`scripts/`); concurrency slots are leases a
  * live process renews (`leases.ts`); waiters sleep until the time the store
  * names or a pub/sub wake-up (`wake-ups.ts`), never on a fixed polling
  * interval. This file holds the public API and the process's waiter queue.
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { checkCount, checkPositive, checkRequestTokens, checkTokenCount } from "../../validate.js";
+import { checkCount, checkPositive } from "../../validate.js";
 import { parseRateLimitHeaders } from "../headers.js";
-import type { AcquireOptions, Limiter, LimiterStats } from "../limiter.js";
+import { type AcquireOptions, type Limiter, type TokenUsage, type Weight, ZERO_WEIGHT } from "../limiter.js";
+import { acquireWeight, maxWaitMsOf, settledWeight } from "../weights.js";
+import { type LearnedLimits, learnedRules, neverFits, replaceRules, type WindowLimit } from "../windows.js";
 import { Fallback, LocalView } from "./fallback.js";
-import { Leases, type PermitOwner, type RedisPermit, StorePermit } from "./leases.js";
-import { checkRedisOptions, limitsMismatchError, type RedisLimiterOptions } from "./options.js";
+import { Leases, type PermitOwner, type RedisPermit, type StorePermit } from "./leases.js";
+import { checkRedisOptions, declaredLimits, type RedisLimiterOptions } from "./options.js";
+import { WaiterQueue } from "./queue.js";
 import { INSPECT } from "./scripts/inspect.js";
 import { type KeyLayout, keyLayout } from "./scripts/layout.js";
 import { RELEASE } from "./scripts/release.js";
-import { PAUSE, RESET, SET_CONCURRENCY, SETTLE } from "./scripts/settings.js";
-import { parseTake, TAKE, type TakeReply } from "./scripts/take.js";
-import { describeStore, isNotSent, isReplyError, RedisStore } from "./store.js";
-import { type Waiter, WaiterQueue } from "./queue.js";
+import { ANSWERED, LEARN, PAUSE, RESET, SET_CONCURRENCY, SETTLE } from "./scripts/settings.js";
+import { Server } from "./serve.js";
+import { type RedisLimiterState, type RedisLimiterStats, SharedState } from "./shared.js";
+import { describeStore, RedisStore } from "./store.js";
 import { WakeUps } from "./wake-ups.js";
+import { encodeRules } from "./windows.js";
 
-/** `LimiterStats` plus the leases that lapsed while their job still ran. */
-export interface RedisLimiterStats extends LimiterStats {
-  /** Leases that expired in Redis before their permit was released (their slot may have been given to another start). */
-  leasesLost: number;
-}
-
-/** What Redis holds for the key right now (`RedisLimiter.inspect()`). */
-export interface RedisLimiterState {
-  /** Live leases held by all processes. */
-  active: number;
-  /** The concurrency in force (after any `setConcurrency`). */
-  concurrency: number;
-  /** Starts inside the current window. */
-  windowCount: number;
-  /** Tokens of the starts inside the current window. */
-  windowTokens: number;
-  /** Milliseconds until a pause ends (0: not paused). */
-  pausedMs: number;
-}
+export type { RedisLimiterState, RedisLimiterStats } from "./shared.js";
 
 let instances = 0;
 
 /**
  * A `Limiter` whose limits hold across every process that uses the same
- * `key` on the same Redis: shared concurrency (leased slots), a true sliding
- * window of starts and of tokens, shared `pause`, `observe` and
- * `setConcurrency`. Waiters are first come, first served within a process.
- * Call `close()` (or `await using`) when done so the process can exit.
+ * `key` on the same Redis: shared concurrency (leased slots), several true
+ * sliding windows of starts and of total, input and output tokens (checked
+ * together in one atomic step), limits learned from the provider, shared
+ * `pause`, `observe` and `setConcurrency`. Waiters are first come, first
+ * served within a process. Call `close()` (or `await using`) when done so the
+ * process can exit.
  *
  * @example
- * const limiter = new RedisLimiter({ redis: "redis://127.0.0.1:6379", key: "openai", maxConcurrent: 10, maxPerWindow: 500, windowSeconds: 60 });
- * const answer = await limiter.run(() => client.chat.completions.create(request));
+ * const limiter = new RedisLimiter({ redis: "redis://127.0.0.1:6379", key: "openai", maxConcurrent: 10, windows: [{ seconds: 60, maxRequests: 500 }, { seconds: 1, maxRequests: 9 }] });
+ * const answer = await limiter.run(() => client.chat.completions.create(request), { inputTokens: 800, outputTokens: 200 });
  * await limiter.close();
  */
 export class RedisLimiter implements Limiter, AsyncDisposable, PermitOwner {
   /** The Redis key the processes sharing these limits use. */
   readonly key: string;
-  /** At most this many starts in any `windowSeconds` (undefined: no request window). */
-  readonly maxPerWindow: number | undefined;
-  /** The window length in seconds. */
+  /** The shorthand window's length in seconds. */
   readonly windowSeconds: number;
-  /** At most this many estimated tokens started per window (undefined: no token window). */
-  readonly maxTokensPerWindow: number | undefined;
+  /** How long each start stays in its windows beyond their `seconds`. */
+  readonly arrivalMarginSeconds: number;
+  /** Whether, with no window configured, one request runs alone until the provider's first answer. */
+  readonly learnLimits: boolean;
   /** How long a slot outlives a process that stopped renewing it. */
   readonly leaseSeconds: number;
   /** What a store failure does: reject (`"error"`) or go on locally (`"local"`). */
@@ -77,53 +66,84 @@ export class RedisLimiter implements Limiter, AsyncDisposable, PermitOwner {
   private readonly _declared: [string, string, string, string];
   private readonly _store: RedisStore;
   private readonly _keys: KeyLayout;
-  private readonly _leaseUs: number;
-  private readonly _idPrefix: string;
-  private _nextId = 0;
-  private _concurrency: number;
-  private _windowCount = 0;
-
+  private readonly _maxWaitMs: number;
+  /** Settles go to Redis only when some token window is or may come in force. */
+  private readonly _settles: boolean;
+  private readonly _shared: SharedState;
   private readonly _queue = new WaiterQueue();
   private readonly _leases: Leases;
   private readonly _wakeUps: WakeUps;
   private readonly _view: LocalView;
   private readonly _fallback: Fallback;
-  private _pump: Promise<void> | undefined;
-  private _pumping = false;
-  private _inflight: Promise<unknown> | undefined;
+  private readonly _server: Server;
   private _closed = false;
 
   constructor(options: RedisLimiterOptions) {
     const o = checkRedisOptions(options);
     this.key = o.key;
-    this.maxPerWindow = o.maxPerWindow;
     this.windowSeconds = o.windowSeconds;
-    this.maxTokensPerWindow = o.maxTokensPerWindow;
+    this.arrivalMarginSeconds = o.arrivalMarginSeconds;
+    this.learnLimits = o.learnLimits;
     this.leaseSeconds = o.leaseSeconds;
     this.onStoreError = o.onStoreError;
     this.store = describeStore(o.redis);
-    this._concurrency = o.maxConcurrent;
-    this._declared = [String(o.maxConcurrent), String(o.maxPerWindow ?? ""), String(o.windowSeconds), String(o.maxTokensPerWindow ?? "")];
-    this._leaseUs = Math.round(o.leaseSeconds * 1_000_000);
+    this._maxWaitMs = (o.maxWaitSeconds ?? Number.POSITIVE_INFINITY) * 1000;
+    this._settles = o.learnLimits || o.rules.some((r) => r.kind !== "maxRequests");
+    const view = new LocalView(o.arrivalMarginSeconds * 1000, o.rules);
+    this._view = view;
+    this._shared = new SharedState(o.maxConcurrent, o.rules, o.learnLimits, (rules) => view.setRules(rules));
+    this._declared = declaredLimits(o, this._shared.windows.configuredText);
+    const leaseUs = Math.round(o.leaseSeconds * 1_000_000);
     this._keys = keyLayout(o.key);
-    this._idPrefix = `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}:${++instances}:`;
     this._store = new RedisStore(o.redis, this.store, o.key, o.storeTimeoutMs);
-    this._leases = new Leases(this._store, this._keys, this._leaseUs);
+    this._leases = new Leases(this._store, this._keys, leaseUs);
     this._wakeUps = new WakeUps(this._store.client, this._keys.channel, o.storeTimeoutMs, (value) => {
-      this._concurrency = value;
+      this._shared.concurrency = value;
     });
-    this._view = new LocalView(o.maxPerWindow, o.windowSeconds, o.maxTokensPerWindow);
     this._fallback = new Fallback(o.onStoreError === "local", this._store, this._keys, () => this._wakeUps.wake());
+    this._server = new Server({
+      key: o.key,
+      queue: this._queue,
+      view,
+      shared: this._shared,
+      leases: this._leases,
+      wakeUps: this._wakeUps,
+      fallback: this._fallback,
+      store: this._store,
+      keys: this._keys,
+      declared: this._declared,
+      leaseUs,
+      windowSeconds: o.windowSeconds,
+      idPrefix: `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}:${++instances}:`,
+      owner: this,
+      isClosed: () => this._closed,
+      background: (what, send) => this._background(what, send),
+    });
   }
 
   /** The concurrency in force across processes (the latest value this process has seen). */
   get maxConcurrent(): number {
-    return this._concurrency;
+    return this._shared.concurrency;
   }
 
-  /** Starts in the shared window as of this process's last store answer (see `inspect()` for a fresh count). */
+  /** At most this many starts in any `windowSeconds` (the shorthand window in force; undefined: none configured). */
+  get maxPerWindow(): number | undefined {
+    return this._shared.windows.shorthand("maxPerWindow", "maxRequests", this.windowSeconds);
+  }
+
+  /** At most this many estimated tokens in any `windowSeconds` (the shorthand window in force; undefined: none configured). */
+  get maxTokensPerWindow(): number | undefined {
+    return this._shared.windows.shorthand("maxTokensPerWindow", "maxTokens", this.windowSeconds);
+  }
+
+  /** The windows in force, configured and learned (as of this process's last store answer), one per period. */
+  get windows(): readonly WindowLimit[] {
+    return this._shared.windows.windows;
+  }
+
+  /** Starts in the shorthand window as of this process's last store answer (see `inspect()` for a fresh count). */
   get currentWindowCount(): number {
-    return this._windowCount;
+    return this._shared.windowCount;
   }
 
   /** Permits this process holds now. */
@@ -145,21 +165,12 @@ export class RedisLimiter implements Limiter, AsyncDisposable, PermitOwner {
     return { ...this._queue.stats(this.active), leasesLost: this._leases.lost };
   }
 
-  async acquire(options: AcquireOptions = {}): Promise<RedisPermit> {
-    const tokens = checkRequestTokens(options.tokens, this.maxTokensPerWindow);
-    const { signal } = options;
-    if (this._closed) throw new Error(`RedisLimiter "${this.key}" is closed`);
-    if (signal?.aborted) throw signal.reason;
-    const granted = this._queue.add(tokens, signal, () => this._wakeUps.wake());
-    if (!this._pumping) {
-      this._pumping = true;
-      this._pump = this._serve();
-    }
-    return granted;
+  async acquire(options?: AcquireOptions): Promise<RedisPermit> {
+    return this._enqueue(acquireWeight("acquire", options, ZERO_WEIGHT), options);
   }
 
-  async run<T>(fn: () => T | PromiseLike<T>, options: AcquireOptions = {}): Promise<T> {
-    const permit = await this.acquire(options);
+  async run<T>(fn: () => T | PromiseLike<T>, options?: AcquireOptions): Promise<T> {
+    const permit = await this._enqueue(acquireWeight("run", options, ZERO_WEIGHT), options);
     try {
       return await fn();
     } finally {
@@ -169,42 +180,64 @@ export class RedisLimiter implements Limiter, AsyncDisposable, PermitOwner {
 
   /** Changes the concurrency for every process sharing the key (stored in Redis). */
   setConcurrency(maxConcurrent: number): void {
-    this._concurrency = checkCount("maxConcurrent", maxConcurrent);
+    this._shared.concurrency = checkCount("maxConcurrent", maxConcurrent);
     const k = this._keys;
     this._background("setConcurrency", async () => {
       const reply = await this._store.call(SET_CONCURRENCY, [k.config], [...this._declared, maxConcurrent, k.channel]);
-      if (Array.isArray(reply) && reply[0] === "mismatch") throw this._mismatchError(reply.slice(1).map(String));
+      if (Array.isArray(reply) && reply[0] === "mismatch") throw this._server.mismatchError(reply.slice(1).map(String));
     });
     this._wakeUps.wake();
   }
 
-  /** No new start in any process for `seconds` (waiters keep their place). */
-  pause(seconds: number): void {
+  /** No new start in any process for `seconds` (waiters keep their place); `cause` goes on this process's resulting `LimiterTimeout`s. */
+  pause(seconds: number, cause?: unknown): void {
     checkPositive("seconds", seconds, true);
-    this._view.pauseUntil(performance.now() + seconds * 1000);
+    const until = performance.now() + seconds * 1000;
+    this._shared.notePause(until, cause);
+    this._view.pauseUntil(until);
     const k = this._keys;
     this._background("pause", () => this._store.call(PAUSE, [k.state], [seconds * 1000, k.channel]));
+    this._wakeUps.wake(); // a waiter bounded by maxWaitSeconds learns of the pause now
   }
 
-  /** Reads provider rate-limit headers; when none remain, pauses every process until the reset. */
+  /** Reads provider rate-limit headers; when none remain, pauses every process until the reset. Ends the lone first request of `learnLimits`. */
   observe(headers: unknown): void {
+    this._markAnswered();
     const holdSeconds = parseRateLimitHeaders(headers).holdSeconds;
     if (holdSeconds > 0) this.pause(holdSeconds);
   }
 
-  /** Forgets the shared window history and any pause (leases in flight are kept). */
+  /**
+   * Puts the provider's limits in force for every process sharing the key:
+   * each becomes a window of its kind (per-minute ones with a per-second
+   * window of `ceil(limit / 60)` beside them), replacing configured and
+   * earlier learned windows of the same kind and period, until `reset()`.
+   */
+  learn(limits: LearnedLimits): void {
+    const given = learnedRules(limits);
+    this._shared.answered = true;
+    this._shared.windows.setLearned(encodeRules(replaceRules(this._shared.windows.learned, given)));
+    const k = this._keys;
+    this._background("learn", async () => {
+      this._shared.windows.setLearned(String(await this._store.call(LEARN, [k.state], [encodeRules(given), k.channel])));
+    });
+    this._wakeUps.wake();
+  }
+
+  /** Forgets the shared window history, learned limits, the first answer and any pause, for every process (leases in flight are kept). */
   reset(): void {
     this._view.reset();
+    this._shared.forget();
     const k = this._keys;
     this._background("reset", () => this._store.call(RESET, [k.state, k.starts, k.weights], [k.channel]));
     this._wakeUps.wake();
   }
 
-  /** Resolves once every change this process sent (release, settle, pause, setConcurrency, reset) reached Redis; rejects with the first that failed. */
+  /** Resolves once every change this process sent (release, settle, pause, learn, setConcurrency, reset) reached Redis; rejects with the first that failed. */
   async flush(): Promise<void> {
     for (;;) {
       const pending = this._store.pendingOps();
-      if (this._inflight) pending.push(this._inflight);
+      if (this._server.inflight) pending.push(this._server.inflight);
       if (pending.length === 0) break;
       await Promise.allSettled(pending);
       await new Promise((r) => setImmediate(r)); // lets the queue act on a reply (e.g. give a lease back)
@@ -216,10 +249,11 @@ export class RedisLimiter implements Limiter, AsyncDisposable, PermitOwner {
   /** What Redis holds for the key now (all processes). */
   async inspect(): Promise<RedisLimiterState> {
     const k = this._keys;
-    const reply = (await this._store.call(INSPECT, [k.config, k.state, k.leases, k.starts], [this.windowSeconds])) as unknown[];
+    const span = this.windowSeconds + this.arrivalMarginSeconds;
+    const reply = (await this._store.call(INSPECT, [k.config, k.state, k.leases, k.starts, k.weights], [span])) as unknown[];
     return {
       active: Number(reply[0]),
-      concurrency: Number(reply[1]) || this._concurrency,
+      concurrency: Number(reply[1]) || this._shared.concurrency,
       windowCount: Number(reply[2]),
       windowTokens: Number(reply[3]),
       pausedMs: Number(reply[4]),
@@ -241,7 +275,7 @@ export class RedisLimiter implements Limiter, AsyncDisposable, PermitOwner {
     this._fallback.close();
     this._store.stopWaiting();
     const wakeUps = this._wakeUps.close();
-    await this._pump; // a take on the wire: its grant is given back before the connection ends
+    await this._server.pump; // a take on the wire: its grant is given back before the connection ends
     await Promise.all([wakeUps, this._store.close()]);
   }
 
@@ -250,7 +284,7 @@ export class RedisLimiter implements Limiter, AsyncDisposable, PermitOwner {
   }
 
   toString(): string {
-    return `RedisLimiter(key=${this.key}, maxConcurrent=${this.maxConcurrent}, maxPerWindow=${this.maxPerWindow}, windowSeconds=${this.windowSeconds})`;
+    return `RedisLimiter(key=${this.key}, maxConcurrent=${this.maxConcurrent}, windows=${JSON.stringify(this.windows)})`;
   }
 
   /** Frees a permit's slot: at once in this process, in Redis in the background. @internal */
@@ -266,113 +300,42 @@ export class RedisLimiter implements Limiter, AsyncDisposable, PermitOwner {
     this._wakeUps.wake(); // the release is ahead of any later take on the same connection
   }
 
-  /** Replaces a permit's token estimate by the actual usage, here and in Redis. @internal */
-  settlePermit(permit: StorePermit, actual: number): void {
-    checkTokenCount("settle(actualTokens)", actual);
-    if (this.maxTokensPerWindow === undefined) return;
-    if (this._view.settle(permit.seq, actual)) this._wakeUps.wake();
+  /** Replaces a permit's estimate by the actual usage (a total or its parts), here and in Redis. @internal */
+  settlePermit(permit: StorePermit, actual: number | TokenUsage): void {
+    const w = settledWeight(actual, permit.weight);
+    if (!this._settles) return;
+    if (this._view.settle(permit.seq, w)) this._wakeUps.wake();
     if (permit.local) return;
     const k = this._keys;
-    this._background("settle", () => this._store.call(SETTLE, [k.state, k.weights], [permit.id, actual, k.channel]));
+    this._background("settle", () =>
+      this._store.call(SETTLE, [k.starts, k.weights], [permit.id, w.tokens, w.inputTokens, w.outputTokens, k.channel]),
+    );
   }
 
-  /**
-   * Serves the queue head by head. The process's own view (its permits and
-   * starts) is checked first, so the limits hold in this process across a
-   * switch to the fallback and back; then one take in Redis (or, on the
-   * fallback, the view alone); then sleep until the store's time or a wake-up.
-   */
-  private async _serve(): Promise<void> {
-    try {
-      while (this._queue.size > 0 && !this._closed) {
-        const waiter = this._queue.head as Waiter;
-        this._wakeUps.woken = false;
-        const local = this._fallback.using;
-        // On Redis, Redis counts the slots (the fallback's permits as `reserved`); the view adds this process's own starts.
-        const active = local ? this._leases.held.size : 0;
-        const delay = this._view.delay(performance.now(), waiter.tokens, active, this._concurrency, local);
-        if (delay > 0) {
-          waiter.waited = true;
-          await this._wakeUps.sleep(delay);
-        } else if (local) {
-          this._grant(waiter, `${this._idPrefix}${++this._nextId}`, undefined);
-        } else {
-          await this._takeFor(waiter);
-        }
-      }
-    } catch (error) {
-      this._queue.rejectAll(error);
-    } finally {
-      this._pumping = false; // in the same turn as the loop's last check, so a new waiter is never left unserved
-    }
+  private _enqueue(weight: Weight, options: AcquireOptions | undefined): Promise<RedisPermit> {
+    const rule = this._shared.windows.neverFits(weight);
+    if (rule !== undefined) throw neverFits(rule, weight); // a request above a window's limit of its kind
+    if (this._closed) throw new Error(`RedisLimiter "${this.key}" is closed`);
+    const signal = options?.signal;
+    if (signal?.aborted) throw signal.reason;
+    const maxWaitMs = maxWaitMsOf(options) ?? this._maxWaitMs;
+    const granted = this._queue.add(
+      weight,
+      signal,
+      maxWaitMs,
+      () => this._wakeUps.wake(),
+      (waiter) => this._server.deadlinePassed(waiter),
+    );
+    this._server.start();
+    return granted;
   }
 
-  private async _takeFor(waiter: Waiter): Promise<void> {
-    const id = `${this._idPrefix}${++this._nextId}`;
-    let reply: TakeReply;
-    try {
-      const take = this._take(id, waiter.tokens);
-      this._inflight = take;
-      reply = await take;
-    } catch (error) {
-      if (!isReplyError(error) && !isNotSent(error)) this._giveBack(id); // a take that timed out may still run: hand its lease back
-      this._storeFailed(error);
-      return;
-    } finally {
-      this._inflight = undefined;
-    }
-    if (reply.kind === "mismatch") {
-      const error = this._mismatchError(reply.stored);
-      this._queue.rejectAll(error);
-      return;
-    }
-    this._concurrency = reply.concurrency;
-    if (reply.windowCount >= 0) this._windowCount = reply.windowCount;
-    if (reply.kind === "granted") {
-      if (waiter.done) this._giveBack(id); // aborted or closed while the store granted it: the lease goes back, the start stays in the window
-      else this._grant(waiter, id, reply.nowUs / 1000);
-      return;
-    }
-    waiter.waited = true;
-    if (reply.paused) this._view.pauseUntil(performance.now() + reply.delayMs); // kept if Redis goes away meanwhile
-    if (waiter.done || this._wakeUps.woken || this._closed) return;
-    if (!this._wakeUps.tried) {
-      await this._wakeUps.subscribe(); // a release published before the subscription took effect is caught by re-taking now
-      return;
-    }
-    await this._wakeUps.sleep(reply.delayMs + 1);
-  }
-
-  private _grant(waiter: Waiter, id: string, startedAt: number | undefined): void {
-    const seq = this._view.record(performance.now(), waiter.tokens);
-    const permit = new StorePermit(this, id, waiter.tokens, seq, startedAt);
-    this._leases.add(permit);
-    this._queue.grant(waiter, permit);
-  }
-
-  private async _take(id: string, tokens: number): Promise<TakeReply> {
+  private _markAnswered(): void {
+    if (!this._shared.solo || this._shared.answered) return;
+    this._shared.answered = true;
     const k = this._keys;
-    const args = [...this._declared, id, tokens, this._leaseUs, this._leases.localHeld];
-    return parseTake(await this._store.call(TAKE, [k.config, k.state, k.leases, k.starts, k.weights], args));
-  }
-
-  private _giveBack(id: string): void {
-    const k = this._keys;
-    this._background("release", () => this._store.call(RELEASE, [k.leases], [id, k.channel]));
-  }
-
-  /** Redis unreachable: move to the fallback (waiters keep their place), or reject every waiter with a clear error. */
-  private _storeFailed(cause: unknown): void {
-    const error = this._store.error(cause);
-    if (this._fallback.covers(cause)) {
-      this._fallback.enter(error);
-      return;
-    }
-    this._queue.rejectAll(error);
-  }
-
-  private _mismatchError(stored: string[]): Error {
-    return limitsMismatchError(this.key, this._keys.config, this._declared, stored);
+    this._background("observe", () => this._store.call(ANSWERED, [k.state], [k.channel]));
+    this._wakeUps.wake();
   }
 
   /** Sends a change without making the caller wait; a lost release heals when its lease lapses, a lost pause or setting warns. */

@@ -1,6 +1,9 @@
 /** The options of a `RedisLimiter`, and their checks: a wrong or unknown option is an error at `new`. */
-import { checkCount, checkOptionalCount, checkPositive } from "../../validate.js";
+import { checkBoolean, checkCount, checkOptionalCount, checkPositive, checkWaitSeconds } from "../../validate.js";
+import { DEFAULT_ARRIVAL_MARGIN_SECONDS } from "../sliding-window.js";
+import { type WindowLimit, type WindowRule, windowRules } from "../windows.js";
 import { MISMATCH, type RedisClientLike } from "./store.js";
+import { describeRules } from "./windows.js";
 
 /** Options of a `RedisLimiter`. */
 export interface RedisLimiterOptions {
@@ -33,6 +36,24 @@ export interface RedisLimiterOptions {
    */
   maxTokensPerWindow?: number;
   /**
+   * More windows, each a true sliding window shared by every process (checked
+   * with the others in one atomic step); a start waits until every window
+   * admits it. With the shorthand, the shorthand adds one more.
+   * @default []
+   */
+  windows?: WindowLimit[];
+  /** Each start stays in its windows this much longer than their `seconds` (a provider counts arrival). @default 0.05 */
+  arrivalMarginSeconds?: number;
+  /** A start that cannot happen within this many seconds fails with `LimiterTimeout` (an acquire's own value wins). @default undefined (unbounded) */
+  maxWaitSeconds?: number;
+  /**
+   * Take limits from the provider (`learn()`, stored in Redis for every
+   * process); with no window configured, one request runs alone (across all
+   * processes) until the first answer (`observe()` or `learn()`).
+   * @default false
+   */
+  learnLimits?: boolean;
+  /**
    * A slot whose process stopped renewing it (it died) comes back after this
    * many seconds; a live process renews every third of it. At least 0.1.
    * @default 30
@@ -61,6 +82,11 @@ export interface CheckedRedisOptions {
   maxPerWindow: number | undefined;
   windowSeconds: number;
   maxTokensPerWindow: number | undefined;
+  /** The configured rules: the shorthand's, then those of `windows`. */
+  rules: WindowRule[];
+  arrivalMarginSeconds: number;
+  maxWaitSeconds: number | undefined;
+  learnLimits: boolean;
   leaseSeconds: number;
   onStoreError: "error" | "local";
   storeTimeoutMs: number;
@@ -73,6 +99,10 @@ const OPTION_NAMES: readonly string[] = [
   "maxPerWindow",
   "windowSeconds",
   "maxTokensPerWindow",
+  "windows",
+  "arrivalMarginSeconds",
+  "maxWaitSeconds",
+  "learnLimits",
   "leaseSeconds",
   "onStoreError",
   "storeTimeoutMs",
@@ -113,13 +143,33 @@ export function checkRedisOptions(options: RedisLimiterOptions): CheckedRedisOpt
   if (onStoreError !== "error" && onStoreError !== "local") {
     throw new RangeError(`onStoreError must be "error" or "local", got ${shown(onStoreError)}`);
   }
+  const maxPerWindow = checkOptionalCount("maxPerWindow", options.maxPerWindow);
+  const windowSeconds = checkPositive("windowSeconds", options.windowSeconds ?? 60);
+  const maxTokensPerWindow = checkOptionalCount("maxTokensPerWindow", options.maxTokensPerWindow);
+  const shorthand = (kind: WindowRule["kind"], limit: number, option: string): WindowRule => ({
+    seconds: windowSeconds,
+    kind,
+    limit,
+    option,
+    learned: false,
+    share: false,
+  });
+  const rules = [
+    ...(maxPerWindow === undefined ? [] : [shorthand("maxRequests", maxPerWindow, "maxPerWindow")]),
+    ...(maxTokensPerWindow === undefined ? [] : [shorthand("maxTokens", maxTokensPerWindow, "maxTokensPerWindow")]),
+    ...windowRules(options.windows),
+  ];
   return {
     redis,
     key,
     maxConcurrent: checkCount("maxConcurrent", options.maxConcurrent ?? 5),
-    maxPerWindow: checkOptionalCount("maxPerWindow", options.maxPerWindow),
-    windowSeconds: checkPositive("windowSeconds", options.windowSeconds ?? 60),
-    maxTokensPerWindow: checkOptionalCount("maxTokensPerWindow", options.maxTokensPerWindow),
+    maxPerWindow,
+    windowSeconds,
+    maxTokensPerWindow,
+    rules,
+    arrivalMarginSeconds: checkPositive("arrivalMarginSeconds", options.arrivalMarginSeconds ?? DEFAULT_ARRIVAL_MARGIN_SECONDS, true),
+    maxWaitSeconds: checkWaitSeconds("maxWaitSeconds", options.maxWaitSeconds),
+    learnLimits: checkBoolean("learnLimits", options.learnLimits ?? false),
     leaseSeconds,
     onStoreError,
     storeTimeoutMs,
@@ -149,10 +199,15 @@ function shown(value: unknown): string {
   return typeof value === "string" ? JSON.stringify(value) : String(value);
 }
 
+/** The limits every process sharing a key must agree on, as the config script takes them. */
+export function declaredLimits(o: CheckedRedisOptions, rulesText: string): [string, string, string, string] {
+  return [String(o.maxConcurrent), rulesText, String(o.arrivalMarginSeconds), o.learnLimits ? "1" : "0"];
+}
+
 function limitsText(values: readonly string[]): string {
-  const [maxConcurrent, maxPerWindow, windowSeconds, maxTokensPerWindow] = values;
-  const parts = [`maxConcurrent: ${maxConcurrent}`, `maxPerWindow: ${maxPerWindow || "unlimited"}`, `windowSeconds: ${windowSeconds}`];
-  if (maxTokensPerWindow) parts.push(`maxTokensPerWindow: ${maxTokensPerWindow}`);
+  const [maxConcurrent, rules, margin, learn] = values;
+  const parts = [`maxConcurrent: ${maxConcurrent}`, describeRules(rules ?? ""), `arrivalMarginSeconds: ${margin || "unset"}`];
+  if (learn === "1") parts.push("learnLimits: true");
   return `{ ${parts.join(", ")} }`;
 }
 

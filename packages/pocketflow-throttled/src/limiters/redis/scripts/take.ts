@@ -1,89 +1,156 @@
-/** The check-and-take of one start: pause, concurrency lease, request window and token window in one atomic step. */
-import { CONFIG, NOW, script } from "./layout.js";
+/** The check-and-take of one start: pause, concurrency lease and every window (configured and learned) in one atomic step. */
+import { CONFIG, NOW, RULES, script } from "./layout.js";
 
-/** TAKE's answer: granted (at Redis time `nowUs`), wait `delayMs` (`paused`: for a pause), or the stored limits differ. */
+/** What every TAKE answer carries besides its verdict: the shared settings as of this take. */
+interface Shared {
+  concurrency: number;
+  /** Starts in the shorthand window (`windowSeconds` plus the margin); -1 when not counted. */
+  windowCount: number;
+  /** The learned rules in Redis (rule text, '' for none). */
+  learned: string;
+  /** An answer arrived since the last reset (the lone first request of `learnLimits` is over). */
+  answered: boolean;
+}
+
+/**
+ * TAKE's answer: granted (at Redis time `nowUs`); wait `delayMs` for a slot
+ * (`"slot"`, a release may come sooner), a pause or a window (both known
+ * lower bounds); a weight the rule `rule` (rule text) can never admit; or the
+ * stored limits differ.
+ */
 export type TakeReply =
-  | { kind: "granted"; nowUs: number; concurrency: number; windowCount: number }
-  | { kind: "wait"; delayMs: number; paused: boolean; concurrency: number; windowCount: number }
+  | ({ kind: "granted"; nowUs: number } & Shared)
+  | ({ kind: "wait"; delayMs: number; cause: "slot" | "pause" | "window" } & Shared)
+  | ({ kind: "never"; rule: string } & Shared)
   | { kind: "mismatch"; stored: string[] };
+
+const CAUSES = { 0: "slot", 2: "pause", 4: "window" } as const;
 
 export function parseTake(raw: unknown): TakeReply {
   const reply = raw as unknown[];
   if (reply[0] === "mismatch") return { kind: "mismatch", stored: reply.slice(1).map(String) };
   const status = Number(reply[0]);
-  const concurrency = Number(reply[2]);
-  const windowCount = Number(reply[3]);
-  if (status === 1) return { kind: "granted", nowUs: Number(reply[1]), concurrency, windowCount };
-  return { kind: "wait", delayMs: Number(reply[1]), paused: status === 2, concurrency, windowCount };
+  const shared: Shared = {
+    concurrency: Number(reply[2]),
+    windowCount: Number(reply[3]),
+    learned: String(reply[4] ?? ""),
+    answered: String(reply[5]) === "1",
+  };
+  if (status === 1) return { kind: "granted", nowUs: Number(reply[1]), ...shared };
+  if (status === 3) return { kind: "never", rule: String(reply[1]), ...shared };
+  return { kind: "wait", delayMs: Number(reply[1]), cause: CAUSES[status as 0 | 2 | 4] ?? "slot", ...shared };
 }
 
-// KEYS: config, state, leases, starts, weights. ARGV: limits (1..4), id, tokens, leaseUs, reserved
-// (slots this process holds without a lease: permits of its local fallback, still running).
-// Returns {1, nowUs, concurrency, windowCount}, {0 or 2, delayMs, concurrency, windowCount (-1: unknown)}, or a mismatch.
-export const TAKE = script(`${NOW}${CONFIG}
-local id, tokens, leaseUs, reserved = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+// KEYS: config, state, leases, starts, weights. ARGV: limits (1..4), id, tokens, inputTokens, outputTokens,
+// leaseUs, reserved (slots this process holds without a lease: permits of its local fallback), solo
+// ('1': learnLimits with no configured window), shorthand windowSeconds.
+// Returns {status, delayMs | nowUs | rule, concurrency, windowCount, learned, answered}: status 1 granted,
+// 0 wait for a slot, 2 paused, 4 wait for a window, 3 never fits; or a mismatch.
+// Cost: one pass over the starts inside the longest token window (request windows are counted by ZCOUNT).
+export const TAKE = script(`${NOW}${CONFIG}${RULES}
+local id, leaseUs, reserved = ARGV[5], tonumber(ARGV[9]), tonumber(ARGV[10])
+local w = {r = 1, t = tonumber(ARGV[6]), i = tonumber(ARGV[7]), o = tonumber(ARGV[8])}
+local learnedText = redis.call('HGET', KEYS[2], 'learned') or ''
+local answered = redis.call('HGET', KEYS[2], 'answered') or '0'
+local marginUs = tonumber(stored[3]) * 1000000
+local function windowCount()
+  local cut = now - tonumber(ARGV[12]) * 1000000 - marginUs
+  return redis.call('ZCOUNT', KEYS[4], '(' .. string.format('%.0f', cut), '+inf')
+end
 local paused = tonumber(redis.call('HGET', KEYS[2], 'pausedUntil') or '0') or 0
-if paused > now then return {2, math.ceil((paused - now) / 1000), conc, -1} end
+if paused > now then return {2, math.ceil((paused - now) / 1000), conc, -1, learnedText, answered} end
+local solo = ARGV[11] == '1' and answered ~= '1'
+local cap = conc
+if solo then cap = 1 end
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-local active = redis.call('ZCARD', KEYS[3])
-if active + reserved >= conc then
+if redis.call('ZCARD', KEYS[3]) + reserved >= cap then
   -- the first lease to lapse; with none, the caller's own release wakes it
   local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
   local untilUs = first[2] and tonumber(first[2]) or now + leaseUs
-  return {0, math.ceil((untilUs - now) / 1000), conc, -1}
+  return {0, math.ceil((untilUs - now) / 1000), conc, -1, learnedText, answered}
 end
-local maxPer, maxTok = tonumber(stored[2]), tonumber(stored[4])
-local count = 0
-local windowUs = tonumber(stored[3]) * 1000000
-if maxPer or maxTok then
-  local cutoff = now - windowUs
-  local sum = 0
-  if maxTok then
-    sum = tonumber(redis.call('HGET', KEYS[2], 'tokens') or '0') or 0
-    for _, old in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', cutoff)) do
-      sum = sum - (tonumber(redis.call('HGET', KEYS[5], old) or '0') or 0)
-      redis.call('HDEL', KEYS[5], old)
-    end
+local rules = mergeRules(parseRules(stored[2]), parseRules(learnedText))
+local longest, tokenLongest = 0, 0
+for _, r in ipairs(rules) do
+  r.span = r.seconds * 1000000 + marginUs
+  if r.span > longest then longest = r.span end
+  if r.kind ~= 'r' then
+    if r.span > tokenLongest then tokenLongest = r.span end
+    if not r.share and w[r.kind] > r.limit then return {3, r.text, conc, -1, learnedText, answered} end
   end
+end
+-- the log keeps the longest window; with none, a minute (the lone request of learnLimits counts in learned windows)
+local keep = longest
+if keep == 0 then keep = 60000000 + marginUs end
+local cutoff = string.format('%.0f', now - keep)
+local old = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', cutoff)
+if #old > 0 then
+  for i = 1, #old, 1000 do redis.call('HDEL', KEYS[5], unpack(old, i, math.min(i + 999, #old))) end
   redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', cutoff)
-  count = redis.call('ZCARD', KEYS[4])
-  if maxTok then
-    if count == 0 then sum = 0 end
-    redis.call('HSET', KEYS[2], 'tokens', sum)
-  end
-  local delay = 0
-  if maxPer and count >= maxPer then
-    local e = redis.call('ZRANGE', KEYS[4], count - maxPer, count - maxPer, 'WITHSCORES')
-    delay = tonumber(e[2]) + windowUs - now
-  end
-  if maxTok and sum + tokens > maxTok then
-    -- the oldest starts that must leave the window before this one fits
-    local excess, at, i = sum + tokens - maxTok, now, 0
-    while excess > 0 and i < count do
-      local batch = redis.call('ZRANGE', KEYS[4], i, i + 99, 'WITHSCORES')
-      for j = 1, #batch, 2 do
-        excess = excess - (tonumber(redis.call('HGET', KEYS[5], batch[j]) or '0') or 0)
-        at = tonumber(batch[j + 1])
+end
+local total = redis.call('ZCARD', KEYS[4])
+local delay = 0
+local times, weights, n = nil, nil, 0
+for _, r in ipairs(rules) do
+  local cut = now - r.span
+  if r.kind == 'r' then
+    if total >= r.limit and redis.call('ZCOUNT', KEYS[4], '(' .. string.format('%.0f', cut), '+inf') >= r.limit then
+      -- the start that must leave this window first
+      local e = redis.call('ZRANGE', KEYS[4], total - r.limit, total - r.limit, 'WITHSCORES')
+      delay = math.max(delay, tonumber(e[2]) + r.span - now)
+    end
+  else
+    if not times then
+      local entries = redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. string.format('%.0f', now - tokenLongest), '+inf', 'WITHSCORES')
+      times, weights, n = {}, {}, #entries / 2
+      for i = 1, n, 1000 do
+        local ids = {}
+        for j = i, math.min(i + 999, n) do ids[#ids + 1] = entries[2 * j - 1] end
+        local vals = redis.call('HMGET', KEYS[5], unpack(ids))
+        for j = i, math.min(i + 999, n) do
+          times[j] = tonumber(entries[2 * j])
+          local v = vals[j - i + 1]
+          local ot, oi, oo = 0, 0, 0
+          if v then
+            local a, b, c = string.match(v, '([^:]+):([^:]+):([^:]+)')
+            ot, oi, oo = tonumber(a), tonumber(b), tonumber(c)
+          end
+          weights[j] = {t = ot, i = oi, o = oo}
+        end
+      end
+    end
+    -- a share's limit admits a heavier request alone, once its window is empty
+    local add = math.min(w[r.kind], r.limit)
+    local sum, first = 0, nil
+    for j = 1, n do
+      if times[j] > cut then
+        sum = sum + weights[j][r.kind]
+        if not first then first = j end
+      end
+    end
+    local excess = sum + add - r.limit
+    if excess > 0 then
+      local at = now
+      for j = first, n do
+        excess = excess - weights[j][r.kind]
+        at = times[j]
         if excess <= 0 then break end
       end
-      i = i + 100
+      delay = math.max(delay, at + r.span - now)
     end
-    delay = math.max(delay, at + windowUs - now)
   end
-  if delay > 0 then return {0, math.ceil(delay / 1000), conc, count} end
 end
+if delay > 0 then return {4, math.ceil(delay / 1000), conc, windowCount(), learnedText, answered} end
 redis.call('ZADD', KEYS[3], now + leaseUs, id)
 redis.call('PEXPIRE', KEYS[3], math.ceil(leaseUs / 1000) + 1000)
-if maxPer or maxTok then
-  local ttl = math.ceil(windowUs / 1000) + 1000
+if #rules > 0 or solo then
+  local ttl = math.ceil(keep / 1000) + 1000
   redis.call('ZADD', KEYS[4], now, id)
   redis.call('PEXPIRE', KEYS[4], ttl)
-  if maxTok then
-    redis.call('HSET', KEYS[5], id, tokens)
+  if w.t > 0 or w.i > 0 or w.o > 0 then
+    redis.call('HSET', KEYS[5], id, ARGV[6] .. ':' .. ARGV[7] .. ':' .. ARGV[8])
     redis.call('PEXPIRE', KEYS[5], ttl)
-    redis.call('HINCRBYFLOAT', KEYS[2], 'tokens', tokens)
   end
-  count = count + 1
 end
-return {1, string.format('%.0f', now), conc, count}
+return {1, string.format('%.0f', now), conc, windowCount(), learnedText, answered}
 `);
