@@ -54,7 +54,7 @@ export interface FlowThrottleStats {
 /** One instance's outcome, shaped like `Promise.allSettled`'s entries. */
 export type FlowResult = PromiseSettledResult<Action | undefined>;
 
-/** @internal */
+/** The checks of the throttled flow's options (the adaptive flow adds its own). */
 export const FLOW_VALIDATORS: Readonly<Record<string, Validator>> = {
   ...LIMIT_VALIDATORS,
   maxConcurrentFlows: (v) => checkCount("maxConcurrentFlows", v),

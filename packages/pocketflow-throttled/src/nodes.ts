@@ -80,7 +80,7 @@ const optionalCount = (name: string): Validator => (v) => checkOptionalCount(nam
 const count = (name: string): Validator => (v) => checkCount(name, v);
 const flag = (name: string): Validator => (v) => checkBoolean(name, v);
 
-/** @internal */
+/** The checks of the throttled node's options (subclasses add their own). */
 export const THROTTLE_VALIDATORS: Readonly<Record<string, Validator>> = {
   ...LIMIT_VALIDATORS,
   maxConcurrent: count("maxConcurrent"),

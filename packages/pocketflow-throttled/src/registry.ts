@@ -195,7 +195,7 @@ export const LimiterRegistry = {
   },
 };
 
-/** A `limiter` option resolved: a registry name to its limiter, a limiter to itself. @internal */
+/** A `limiter` option resolved: a registry name to its limiter, a limiter to itself. */
 export function resolveLimiter(option: Limiter | string | undefined): Limiter | undefined {
   return typeof option === "string" ? LimiterRegistry.get(option) : option;
 }

@@ -54,9 +54,10 @@ function declarations(file: string, text: string): { internal: Set<string>; visi
       for (const declaration of statement.declarationList.declarations) {
         const name = declaration.name.getText(source);
         note(statement, name);
-        // An object literal in src, its type literal in a declaration file: the members of `LimiterRegistry`.
+        // An object literal in src, its type literal in a declaration file: the members of `LimiterRegistry`
+        // (a literal under a declared type, e.g. `Record<string, Validator>`, publishes that type, not its members).
         const members =
-          declaration.initializer && ts.isObjectLiteralExpression(declaration.initializer)
+          declaration.initializer && !declaration.type && ts.isObjectLiteralExpression(declaration.initializer)
             ? declaration.initializer.properties
             : declaration.type && ts.isTypeLiteralNode(declaration.type)
               ? declaration.type.members

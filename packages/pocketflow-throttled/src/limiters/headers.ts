@@ -221,3 +221,26 @@ export interface LearnedLimitsLike {
   inputTokensPerMinute?: number;
   outputTokensPerMinute?: number;
 }
+
+/**
+ * Turns answers' headers into limits to learn, once per change: the same
+ * limits on every answer would otherwise rebuild the windows every time.
+ */
+export class HeaderLimits {
+  private last: string | undefined;
+
+  /** The limits `info` states when they differ from the last ones seen, else `undefined`. */
+  changed(info: RateLimitHeaderInfo): LearnedLimitsLike | undefined {
+    const limits = learnedLimitsOf(info);
+    if (limits === undefined) return undefined;
+    const key = `${limits.requestsPerMinute}/${limits.tokensPerMinute}/${limits.inputTokensPerMinute}/${limits.outputTokensPerMinute}`;
+    if (key === this.last) return undefined;
+    this.last = key;
+    return limits;
+  }
+
+  /** Forgets what was seen (`reset()`). */
+  forget(): void {
+    this.last = undefined;
+  }
+}

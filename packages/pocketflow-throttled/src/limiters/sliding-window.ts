@@ -6,7 +6,7 @@
  * in `windows.ts`; this file holds the options, learned limits and getters.
  */
 import { checkBoolean, checkCount, checkOptionalCount, checkOptions, checkPositive } from "../validate.js";
-import { learnedLimitsOf, type RateLimitHeaderInfo } from "./headers.js";
+import { HeaderLimits, type RateLimitHeaderInfo } from "./headers.js";
 import { LocalLimiter } from "./limiter.js";
 import type { Weight } from "./types.js";
 import {
@@ -83,8 +83,7 @@ export class RateLimiter extends LocalLimiter {
   readonly learnLimits: boolean;
   private readonly _configured: WindowRule[];
   private _learned: WindowRule[] = [];
-  /** The limits the last headers stated, so an unchanged answer does not rebuild the windows. */
-  private _lastHeaderLimits: string | undefined;
+  private readonly _headerLimits = new HeaderLimits();
   private _inForce: WindowRule[] = [];
   private _windows: readonly WindowLimit[] = [];
   /** Set by `setMaxPerWindow`: the shorthand request window stays beside learned ones. */
@@ -172,12 +171,8 @@ export class RateLimiter extends LocalLimiter {
   /** With `learnLimits`, the limits an answer's headers state become windows (only when they changed). */
   protected override _learnFrom(info: RateLimitHeaderInfo): void {
     if (!this.learnLimits) return;
-    const limits = learnedLimitsOf(info);
-    if (limits === undefined) return;
-    const key = `${limits.requestsPerMinute}/${limits.tokensPerMinute}/${limits.inputTokensPerMinute}/${limits.outputTokensPerMinute}`;
-    if (key === this._lastHeaderLimits) return;
-    this._lastHeaderLimits = key;
-    this.learn(limits);
+    const limits = this._headerLimits.changed(info);
+    if (limits !== undefined) this.learn(limits);
   }
 
   protected override _answered(): void {
@@ -204,7 +199,7 @@ export class RateLimiter extends LocalLimiter {
   }
 
   protected _resetRate(): void {
-    this._lastHeaderLimits = undefined;
+    this._headerLimits.forget();
     this._log.clear();
     this._learned = [];
     this._apply();

@@ -57,7 +57,7 @@ export interface LearnedLimits {
 /** The limit fields of a `WindowLimit`, which are also the kinds of window. */
 export type WindowKind = "maxRequests" | "maxTokens" | "maxInputTokens" | "maxOutputTokens";
 
-/** One limit of one window, as the limiter enforces it. @internal */
+/** One limit of one window, as the limiter enforces it. */
 export interface WindowRule {
   readonly seconds: number;
   readonly kind: WindowKind;

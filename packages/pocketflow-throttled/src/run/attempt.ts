@@ -17,7 +17,7 @@ import { limitsFromViolations } from "./learn.js";
 import type { RunLifecycle, UnitRunner } from "./pool.js";
 import type { RefusalKind, RetryPolicy, RetryState } from "./retry.js";
 
-/** What the engine asks of the node or flow that owns the units. @internal */
+/** What the engine asks of the node or flow that owns the units. */
 export interface UnitHooks<U, R> {
   /** The call itself (`execAsync`, `execBatchAsync`, a flow instance). */
   call(unit: U): Promise<R>;
@@ -41,13 +41,13 @@ export interface UnitHooks<U, R> {
   setAttempt(attempt: number): void;
 }
 
-/** Adaptive control bound to a run (AIMD on concurrency, and on rate). @internal */
+/** Adaptive control bound to a run (AIMD on concurrency, and on rate). */
 export interface AdaptiveBinding {
   rateLimited(): void;
   success(): void;
 }
 
-/** Everything one run's attempts share. @internal */
+/** Everything one run's attempts share. */
 export interface AttemptOptions<U, R> {
   readonly limiter: Limiter;
   readonly lifecycle: RunLifecycle;
@@ -87,7 +87,7 @@ const FAST_START: Start = Object.freeze({ permit: undefined, seq: 0, ask: NO_ASK
 /**
  * True when units need a token estimate: the limiter's windows weigh tokens,
  * or it may learn such windows, or it is store-backed or custom (it always
- * gets one). @internal
+ * gets one).
  */
 export function countsTokens(limiter: Limiter): boolean {
   if (limiter.gate === undefined || limiter.maxTokensPerWindow !== undefined || learns(limiter)) return true;
@@ -125,7 +125,7 @@ function hookCount(hook: string, value: unknown): number {
 
 /**
  * The weight an estimate hook returned. A bare number is the prompt's size:
- * it counts as the total and as input tokens (output unknown, 0). @internal
+ * it counts as the total and as input tokens (output unknown, 0).
  */
 export function estimateWeight(hook: string, value: unknown): Weight {
   if (typeof value === "number" || value === null || typeof value !== "object") {
@@ -142,7 +142,7 @@ export function estimateWeight(hook: string, value: unknown): Weight {
 /**
  * The weight a usage hook reported, against the estimate it replaces: a
  * number is the total (the split keeps the estimate's); parts not given keep
- * the estimate's, and a missing total is the sum of the parts. @internal
+ * the estimate's, and a missing total is the sum of the parts.
  */
 export function usageWeight(hook: string, value: unknown, estimate: Weight): Weight {
   if (typeof value === "number" || value === null || typeof value !== "object") {
@@ -166,7 +166,7 @@ function observeHeaders(limiter: Limiter, value: unknown): void {
   if (headers !== undefined) limiter.observe(headers);
 }
 
-/** The attempts of one run's units. @internal */
+/** The attempts of one run's units. */
 export class Attempts<U, R> implements UnitRunner<U, R> {
   readonly fast: boolean;
   private readonly limiter: Limiter;

@@ -19,7 +19,7 @@ const PER_DAY: Readonly<Partial<Record<NonNullable<QuotaViolation["kind"]>, keyo
   inputTokens: "tokensPerDay",
 };
 
-/** The limits the violations state, or `undefined` when they state none we can enforce. @internal */
+/** The limits the violations state, or `undefined` when they state none we can enforce. */
 export function limitsFromViolations(violations: readonly QuotaViolation[]): LearnedLimits | undefined {
   const limits: LearnedLimits = {};
   for (const v of violations) {

@@ -70,7 +70,7 @@ export interface LimitOptions {
 
 const optionalCount = (name: string): Validator => (v) => checkOptionalCount(name, v);
 
-/** Checks of `LimitOptions`, for `configure`. @internal */
+/** Checks of `LimitOptions`, for `configure`. */
 export const LIMIT_VALIDATORS: Readonly<Record<keyof LimitOptions, Validator>> = {
   maxPerSecond: optionalCount("maxPerSecond"),
   maxPerDay: optionalCount("maxPerDay"),
@@ -87,7 +87,7 @@ export const LIMIT_VALIDATORS: Readonly<Record<keyof LimitOptions, Validator>> =
   maxWaitSeconds: (v) => checkWaitSeconds("maxWaitSeconds", v),
 };
 
-/** Defaults of `LimitOptions`, for `configure`. @internal */
+/** Defaults of `LimitOptions`, for `configure`. */
 export const LIMIT_DEFAULTS: Readonly<Record<keyof LimitOptions, unknown>> = {
   maxPerSecond: undefined,
   maxPerDay: undefined,
@@ -127,7 +127,7 @@ function windowsOf(o: Readonly<LimitOptions>): WindowLimit[] {
 /**
  * The own limiter of one run of a node or flow: `maxConcurrent` at once,
  * the per-minute shorthand (`perMinute`, `tokensPerMinute`), and every other
- * window the limit options give. @internal
+ * window the limit options give.
  */
 export function ownLimiter(
   o: Readonly<LimitOptions>,

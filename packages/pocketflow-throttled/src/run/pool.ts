@@ -10,7 +10,7 @@
  */
 import { setMaxListeners } from "node:events";
 
-/** One execution of a node or flow: its signal, its first failure, its cleanups. @internal */
+/** One execution of a node or flow: its signal, its first failure, its cleanups. */
 export class RunLifecycle {
   /** Aborted when the caller aborts or a unit has failed for good. */
   readonly signal: AbortSignal;
@@ -67,7 +67,7 @@ export class RunLifecycle {
 /**
  * How the pool runs one unit. The fast path takes a start synchronously and
  * makes the call with one `await`, like a bare pool; anything else goes
- * through `run`. @internal
+ * through `run`.
  */
 export interface UnitRunner<U, R> {
   /** True when the fast path may be tried at all for this run. */
@@ -84,10 +84,10 @@ export interface UnitRunner<U, R> {
   run(unit: U): Promise<R>;
 }
 
-/** What `next` returns when the source is exhausted. @internal */
+/** What `next` returns when the source is exhausted. */
 export const DONE: unique symbol = Symbol("pocketflow-throttled.done");
 
-/** Where units come from and where results go. @internal */
+/** Where units come from and where results go. */
 export interface PoolOptions<U, R> {
   readonly lifecycle: RunLifecycle;
   readonly workers: number;
@@ -98,7 +98,7 @@ export interface PoolOptions<U, R> {
   place(index: number, result: R, unit: U): void;
 }
 
-/** Runs every unit through `runner` on `workers` workers; settles as `lifecycle.join` does. @internal */
+/** Runs every unit through `runner` on `workers` workers; settles as `lifecycle.join` does. */
 export function runPool<U, R>(options: PoolOptions<U, R>): Promise<void> {
   const { lifecycle, runner } = options;
   const signal = lifecycle.signal;

@@ -8,7 +8,7 @@
 /** What a refusal means (see `classifyError`); `undefined`: an ordinary error. */
 export type RefusalKind = "rate-limit" | "quota" | "overloaded" | "transient";
 
-/** A failed attempt as the policies see it. @internal */
+/** A failed attempt as the policies see it. */
 export interface Failure {
   readonly error: unknown;
   readonly kind: RefusalKind | undefined;
@@ -16,7 +16,7 @@ export interface Failure {
   readonly retryAfter: number | undefined;
 }
 
-/** The counters of one unit's attempts so far. @internal */
+/** The counters of one unit's attempts so far. */
 export interface RetryState {
   /** Ordinary retries made (0 on the first attempt): the node's `curRetry`. */
   attempt: number;
@@ -24,7 +24,7 @@ export interface RetryState {
   rateLimitRetries: number;
 }
 
-/** Run again after `waitMs`; `counter` says which budget the re-run spends. @internal */
+/** Run again after `waitMs`; `counter` says which budget the re-run spends. */
 export interface RetryDecision {
   readonly action: "retry";
   readonly waitMs: number;
@@ -33,7 +33,7 @@ export interface RetryDecision {
 
 /**
  * Give up on the unit: `fallback` lets the node's `execFallbackAsync` decide
- * (it rethrows by default); `stopRun` ends the whole run (nothing more starts). @internal
+ * (it rethrows by default); `stopRun` ends the whole run (nothing more starts).
  */
 export interface FailDecision {
   readonly action: "fail";
@@ -42,10 +42,10 @@ export interface FailDecision {
   readonly stopRun: boolean;
 }
 
-/** @internal */
+/** What the policies decide about a failed attempt. */
 export type Decision = RetryDecision | FailDecision;
 
-/** One policy: a decision, or `undefined` to let the next policy decide. @internal */
+/** One policy: a decision, or `undefined` to let the next policy decide. */
 export interface RetryPolicy {
   decide(failure: Failure, state: Readonly<RetryState>): Decision | undefined;
 }
@@ -55,7 +55,7 @@ const giveUp: RetryPolicy = {
   decide: (failure) => ({ action: "fail", error: failure.error, fallback: true, stopRun: false }),
 };
 
-/** Asks `policies` in order; the first decision wins, and a unit nobody retries goes to its fallback. @internal */
+/** Asks `policies` in order; the first decision wins, and a unit nobody retries goes to its fallback. */
 export function composePolicies(...policies: RetryPolicy[]): RetryPolicy {
   const chain = [...policies, giveUp];
   return {

@@ -15,7 +15,7 @@ export interface RedisPermit extends Permit {
   readonly startedAt?: number;
 }
 
-/** What a permit calls when it is released or settled. @internal */
+/** What a permit calls when it is released or settled. */
 export interface PermitOwner {
   /** Frees the permit's slot (locally at once, in Redis in the background). @internal */
   releasePermit(permit: StorePermit): void;

@@ -11,7 +11,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { checkCount, checkPositive } from "../../validate.js";
-import { parseRateLimitHeaders } from "../headers.js";
+import { HeaderLimits, parseRateLimitHeaders } from "../headers.js";
 import { type AcquireOptions, type Limiter, type TokenUsage, type Weight, ZERO_WEIGHT } from "../limiter.js";
 import { acquireWeight, maxWaitMsOf, settledWeight } from "../weights.js";
 import { type LearnedLimits, learnedRules, neverFits, replaceRules, type WindowLimit } from "../windows.js";
@@ -56,6 +56,7 @@ export class RedisLimiter implements Limiter, AsyncDisposable, PermitOwner {
   readonly arrivalMarginSeconds: number;
   /** Whether, with no window configured, one request runs alone until the provider's first answer. */
   readonly learnLimits: boolean;
+  private readonly _headerLimits = new HeaderLimits();
   /** How long a slot outlives a process that stopped renewing it. */
   readonly leaseSeconds: number;
   /** What a store failure does: reject (`"error"`) or go on locally (`"local"`). */
@@ -202,9 +203,12 @@ export class RedisLimiter implements Limiter, AsyncDisposable, PermitOwner {
 
   /** Reads provider rate-limit headers; when none remain, pauses every process until the reset. Ends the lone first request of `learnLimits`. */
   observe(headers: unknown): void {
+    const info = parseRateLimitHeaders(headers);
+    // With learnLimits, the limits the headers state become windows for every process (once per change).
+    const limits = this.learnLimits ? this._headerLimits.changed(info) : undefined;
+    if (limits !== undefined) this.learn(limits);
     this._markAnswered();
-    const holdSeconds = parseRateLimitHeaders(headers).holdSeconds;
-    if (holdSeconds > 0) this.pause(holdSeconds);
+    if (info.holdSeconds > 0) this.pause(info.holdSeconds);
   }
 
   /**
@@ -228,6 +232,7 @@ export class RedisLimiter implements Limiter, AsyncDisposable, PermitOwner {
   reset(): void {
     this._view.reset();
     this._shared.forget();
+    this._headerLimits.forget();
     const k = this._keys;
     this._background("reset", () => this._store.call(RESET, [k.state, k.starts, k.weights], [k.channel]));
     this._wakeUps.wake();

@@ -1,7 +1,7 @@
 /** Ordinary retries: an error that is no refusal of the provider gets `maxRetries` attempts in all, `wait` seconds apart. */
 import type { RetryPolicy } from "../retry.js";
 
-/** @internal */
+/** Retries an ordinary failure until `maxRetries` attempts were made. */
 export function ordinaryRetries(options: { maxRetries: number; waitSeconds: number }): RetryPolicy {
   const waitMs = options.waitSeconds * 1000;
   return {

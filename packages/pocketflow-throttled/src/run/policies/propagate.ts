@@ -6,7 +6,7 @@
 import { RateLimitHit } from "../../errors.js";
 import type { RetryPolicy } from "../retry.js";
 
-/** @internal */
+/** Wraps `inner`: its final rate-limit failures become `RateLimitHit`s from `source`. */
 export function propagateRateLimit(inner: RetryPolicy, source: string): RetryPolicy {
   return {
     decide(failure, state) {

@@ -7,7 +7,7 @@
 import { QuotaExhausted } from "../../errors.js";
 import type { RetryPolicy } from "../retry.js";
 
-/** @internal */
+/** The quota policy of a node or flow named `source`. */
 export function quotaFailFast(source: string): RetryPolicy {
   return {
     decide(failure) {

@@ -12,7 +12,7 @@ export function rateLimitBackoffMs(retry: number, random: () => number = Math.ra
   return ceiling / 2 + random() * (ceiling / 2);
 }
 
-/** @internal */
+/** Re-runs rate-limited and overloaded attempts, up to `maxRateLimitRetries` times. */
 export function rateLimitReruns(options: { maxRateLimitRetries: number }): RetryPolicy {
   return {
     decide(failure, state) {
