@@ -1,10 +1,10 @@
 /** Options of {@link RateLimitHit}. */
 export interface RateLimitHitOptions {
-  /** Seconds to wait before trying again, when the provider said so. */
+  /** Seconds to wait before trying again, when the provider said so. @default undefined (not known) */
   retryAfter?: number;
-  /** Who limited us, e.g. `"openai"`. */
+  /** Who limited us, e.g. `"openai"`. @default undefined */
   source?: string;
-  /** The provider's own error. */
+  /** The provider's own error. @default undefined (no `cause` property) */
   cause?: unknown;
 }
 
@@ -43,7 +43,7 @@ export class RateLimitHit extends Error {
 export interface LimiterTimeoutOptions {
   /** The wait the start would have needed, in seconds (at least the `maxWaitSeconds` that ran out). */
   waitSeconds: number;
-  /** What caused the wait, when known (e.g. the rate-limit error whose retry hint paused the limiter). */
+  /** What caused the wait, when known (e.g. the rate-limit error whose retry hint paused the limiter). @default undefined (no `cause` property) */
   cause?: unknown;
 }
 
@@ -73,9 +73,9 @@ export class LimiterTimeout extends Error {
 
 /** Options of {@link QuotaExhausted}. */
 export interface QuotaExhaustedOptions {
-  /** Who refused, e.g. `"openai"`. */
+  /** Who refused, e.g. `"openai"`. @default undefined */
   source?: string;
-  /** The provider's own error. */
+  /** The provider's own error. @default undefined (no `cause` property) */
   cause?: unknown;
 }
 

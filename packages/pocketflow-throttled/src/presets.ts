@@ -7,12 +7,14 @@ import { checkCount, checkOptionalCount } from "./validate.js";
 /** Node options a preset gives: concurrency and requests per minute (absent = unlimited). */
 export interface NodeRateOptions {
   readonly maxConcurrent: number;
+  /** @default undefined (unlimited) */
   readonly maxPerMinute?: number;
 }
 
 /** Flow options a preset gives: concurrent flow instances and starts per minute (absent = unlimited). */
 export interface FlowRateOptions {
   readonly maxConcurrentFlows: number;
+  /** @default undefined (unlimited) */
   readonly maxFlowsPerMinute?: number;
 }
 

@@ -23,7 +23,7 @@ export type RegisteredLimiterStats = RegisteredLimiterInfo & LimiterStats & { cu
 
 /** Options of `register`. */
 export interface RegisterOptions {
-  /** Replace an existing limiter of that name instead of throwing. */
+  /** Replace an existing limiter of that name instead of throwing. @default false */
   replace?: boolean;
 }
 

@@ -55,10 +55,11 @@ export interface AttemptOptions<U, R> {
   readonly policy: RetryPolicy;
   /** Feed rate-limit headers of results and errors to the limiter. */
   readonly observe: boolean;
+  /** @default undefined (not adaptive) */
   readonly adaptive?: AdaptiveBinding | undefined;
-  /** Runs a unit's attempts in their own `curRetry` scope (only when units can retry). */
+  /** Runs a unit's attempts in their own `curRetry` scope (only when units can retry). @default undefined (no scope) */
   readonly scope?: (<T>(work: () => Promise<T>) => Promise<T>) | undefined;
-  /** A start that cannot happen within this long fails with `LimiterTimeout` (undefined: the limiter's own bound). */
+  /** A start that cannot happen within this long fails with `LimiterTimeout`. @default undefined (the limiter's own bound) */
   readonly maxWaitSeconds?: number | undefined;
 }
 
