@@ -4,7 +4,7 @@
  */
 import { isLimiter, type Limiter, type LimiterStats } from "./limiters/limiter.js";
 import { RedisLimiter, type RedisLimiterOptions } from "./limiters/redis/index.js";
-import { RateLimiter, type RateLimiterOptions } from "./limiters/sliding-window.js";
+import { RATE_LIMITER_OPTION_NAMES, RateLimiter, type RateLimiterOptions } from "./limiters/sliding-window.js";
 
 /** How a registered limiter is described by `listAll()` and `stats()`. */
 export interface RegisteredLimiterInfo {
@@ -67,16 +67,7 @@ function drop(limiter: Limiter | undefined): void {
   limiter.close?.().catch(() => undefined); // closing never throws to the caller of remove/reset
 }
 
-const RATE_LIMITER_OPTIONS = [
-  "maxConcurrent",
-  "maxPerWindow",
-  "windowSeconds",
-  "maxTokensPerWindow",
-  "windows",
-  "arrivalMarginSeconds",
-  "maxWaitSeconds",
-  "learnLimits",
-];
+const RATE_LIMITER_OPTIONS: readonly string[] = RATE_LIMITER_OPTION_NAMES;
 
 /** A misspelt or node-style option (`maxPerMinute`) would otherwise leave the limiter unlimited without a word. */
 function checkOptionNames(name: string, options: object | null | undefined): void {

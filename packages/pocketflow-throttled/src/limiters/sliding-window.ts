@@ -55,7 +55,8 @@ export interface RateLimiterOptions {
   learnLimits?: boolean;
 }
 
-const OPTION_NAMES = [
+/** The option names of `RateLimiter` (the registry and `RedisLimiter` accept the same). */
+export const RATE_LIMITER_OPTION_NAMES = [
   "maxConcurrent",
   "maxPerWindow",
   "windowSeconds",
@@ -91,7 +92,7 @@ export class RateLimiter extends LocalLimiter {
   private readonly _log: WindowLog;
 
   constructor(options: RateLimiterOptions = {}) {
-    checkOptions("RateLimiter", options, OPTION_NAMES);
+    checkOptions("RateLimiter", options, RATE_LIMITER_OPTION_NAMES);
     super(options.maxConcurrent, options.maxWaitSeconds);
     const maxPerWindow = checkOptionalCount("maxPerWindow", options.maxPerWindow);
     this.windowSeconds = checkPositive("windowSeconds", options.windowSeconds ?? 60);

@@ -1,12 +1,17 @@
 /** The options of a `RedisLimiter`, and their checks: a wrong or unknown option is an error at `new`. */
 import { checkBoolean, checkCount, checkOptionalCount, checkPositive, checkWaitSeconds } from "../../validate.js";
-import { DEFAULT_ARRIVAL_MARGIN_SECONDS } from "../sliding-window.js";
-import { type WindowLimit, type WindowRule, windowRules } from "../windows.js";
+import { DEFAULT_ARRIVAL_MARGIN_SECONDS, RATE_LIMITER_OPTION_NAMES, type RateLimiterOptions } from "../sliding-window.js";
+import { type WindowRule, windowRules } from "../windows.js";
 import { MISMATCH, type RedisClientLike } from "./store.js";
 import { describeRules } from "./windows.js";
 
-/** Options of a `RedisLimiter`. */
-export interface RedisLimiterOptions {
+
+/**
+ * Options of a `RedisLimiter`: the `RateLimiter` options (the same meaning,
+ * shared by every process on `key`: the windows, the token weights, the
+ * arrival margin, learned limits and bounded waits), plus the store's own.
+ */
+export interface RedisLimiterOptions extends RateLimiterOptions {
   /**
    * Where the limits live: an `ioredis` client (left open by `close()`), or a
    * URL such as `redis://127.0.0.1:6379` or `rediss://…` (then `ioredis` must
@@ -15,44 +20,6 @@ export interface RedisLimiterOptions {
   redis: string | RedisClientLike;
   /** The Redis key every process sharing these limits uses, e.g. `pocketflow:limiter:openai`. */
   key: string;
-  /**
-   * At most this many running at once across all processes.
-   * @default 5
-   */
-  maxConcurrent?: number;
-  /**
-   * At most this many starts in any `windowSeconds`, across all processes.
-   * @default undefined (no request window)
-   */
-  maxPerWindow?: number;
-  /**
-   * The window length in seconds.
-   * @default 60
-   */
-  windowSeconds?: number;
-  /**
-   * At most this many estimated tokens started in any `windowSeconds`, across all processes.
-   * @default undefined (no token window)
-   */
-  maxTokensPerWindow?: number;
-  /**
-   * More windows, each a true sliding window shared by every process (checked
-   * with the others in one atomic step); a start waits until every window
-   * admits it. With the shorthand, the shorthand adds one more.
-   * @default []
-   */
-  windows?: WindowLimit[];
-  /** Each start stays in its windows this much longer than their `seconds` (a provider counts arrival). @default 0.05 */
-  arrivalMarginSeconds?: number;
-  /** A start that cannot happen within this many seconds fails with `LimiterTimeout` (an acquire's own value wins). @default undefined (unbounded) */
-  maxWaitSeconds?: number;
-  /**
-   * Take limits from the provider (`learn()`, stored in Redis for every
-   * process); with no window configured, one request runs alone (across all
-   * processes) until the first answer (`observe()` or `learn()`).
-   * @default false
-   */
-  learnLimits?: boolean;
   /**
    * A slot whose process stopped renewing it (it died) comes back after this
    * many seconds; a live process renews every third of it. At least 0.1.
@@ -95,14 +62,7 @@ export interface CheckedRedisOptions {
 const OPTION_NAMES: readonly string[] = [
   "redis",
   "key",
-  "maxConcurrent",
-  "maxPerWindow",
-  "windowSeconds",
-  "maxTokensPerWindow",
-  "windows",
-  "arrivalMarginSeconds",
-  "maxWaitSeconds",
-  "learnLimits",
+  ...RATE_LIMITER_OPTION_NAMES,
   "leaseSeconds",
   "onStoreError",
   "storeTimeoutMs",
