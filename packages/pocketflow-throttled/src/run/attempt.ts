@@ -230,7 +230,8 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
 
   /** One attempt: take a start, call, settle; a failure goes to the policies. */
   private async attempt(unit: U, ask: Ask, state: RetryState): Promise<R> {
-    const start = await this.take(ask);
+    // A start the gate grants at once needs no promise of its own.
+    const start = this.takeNow(ask) ?? (await this.take(ask));
     let result: R;
     try {
       result = await this.hooks.call(unit);
@@ -302,7 +303,14 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
     else observeHeaders(this.limiter, value);
   }
 
-  /** Waits for a start of `weight` (FIFO); a grant that lands as the run stops is given back unused. */
+  /** A start of the in-process gate taken at once, or `undefined` (then `take`). */
+  private takeNow(ask: Ask): Start | undefined {
+    if (this.gate === undefined || this.signal.aborted) return undefined;
+    const seq = this.gate.tryStart(ask.weight);
+    return seq < 0 ? undefined : { permit: undefined, seq, ask };
+  }
+
+  /** Waits for a start of `ask` (FIFO); a grant that lands as the run stops is given back unused. */
   private async take(ask: Ask): Promise<Start> {
     const gate = this.gate;
     let start: Start;
