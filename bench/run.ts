@@ -15,6 +15,7 @@ import { renderTable, type Row, type SectionResult } from "./lib.js";
 import { benchLimiter } from "./limiter.js";
 import { benchMicroBatch } from "./microbatch.js";
 import { benchOverhead } from "./overhead.js";
+import { benchProviderStyles } from "./provider-styles.js";
 import { benchRedisSection } from "./redis.js";
 import { benchTokens } from "./tokens.js";
 
@@ -28,6 +29,7 @@ const SECTIONS: [id: string, name: string, run: () => Promise<SectionResult | { 
   ["6", "token budgets", benchTokens],
   ["6b", "micro-batching", benchMicroBatch],
   ["7", "redis", benchRedisSection],
+  ["8", "provider styles", benchProviderStyles],
 ];
 
 const args = process.argv.slice(2);

@@ -210,7 +210,7 @@ describe("RateLimiter sliding window", () => {
     await startTimes(limiter, 3);
     expect(limiter.currentWindowCount).toBe(3);
 
-    await delay(150);
+    await delay(100 + limiter.arrivalMarginSeconds * 1000 + 50); // the window, the arrival margin, and slack
     expect(limiter.currentWindowCount).toBe(0);
   });
 
