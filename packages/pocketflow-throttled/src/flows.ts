@@ -195,7 +195,8 @@ export class ThrottledAsyncParallelBatchFlow<S = unknown> extends AsyncParallelB
     const attempts = new Attempts<Params, FlowResult>({
       limiter,
       lifecycle,
-      hooks: self._instanceHooks(shared, lifecycle.signal),
+      // Instances hear the caller's abort only: one already running when a quota refusal stops the run finishes.
+      hooks: self._instanceHooks(shared, signal),
       // The flow never re-runs an instance (a failure is its result); a quota refusal stops further starts.
       policy: composePolicies(quotaFailFast(self.constructor.name)),
       observe: false,
@@ -212,6 +213,7 @@ export class ThrottledAsyncParallelBatchFlow<S = unknown> extends AsyncParallelB
         place: (index, result) => {
           results[index] = result;
         },
+        settleAll: true, // an instance running when a quota refusal stops the run reports its own outcome
       });
     } catch (error) {
       if (signal?.aborted || !lifecycle.failed) throw error;
@@ -226,7 +228,7 @@ export class ThrottledAsyncParallelBatchFlow<S = unknown> extends AsyncParallelB
   }
 
   /** The engine's view of instances: one sub-flow run per param set, its outcome as a settled result. @internal */
-  _instanceHooks(shared: S, signal: AbortSignal): UnitHooks<Params, FlowResult> {
+  _instanceHooks(shared: S, signal: AbortSignal | undefined): UnitHooks<Params, FlowResult> {
     return {
       call: async (params) => {
         const value = await this._orchAsync(shared, params, signal);

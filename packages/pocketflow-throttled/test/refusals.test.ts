@@ -74,7 +74,7 @@ describe("a quota refusal", () => {
     const { Counting } = counting(AdaptiveThrottledNode, async () => {
       throw quotaError();
     });
-    const node = new Counting({ initialConcurrent: 4, maxConcurrent: 8 }) as unknown as AdaptiveThrottledNode;
+    const node = new Counting({ initialConcurrent: 4, maxConcurrent: 8 } as ConstructorParameters<typeof AdaptiveThrottledNode>[0]) as unknown as AdaptiveThrottledNode;
 
     await expect(node.runAsync({ items: [1, 2, 3, 4] })).rejects.toBeInstanceOf(QuotaExhausted);
 
@@ -121,7 +121,7 @@ describe("an overloaded refusal (529)", () => {
       if (call <= 2) throw overloaded();
       return item;
     });
-    const node = new Counting({ initialConcurrent: 1, maxConcurrent: 4 }) as unknown as AdaptiveThrottledNode;
+    const node = new Counting({ initialConcurrent: 1, maxConcurrent: 4 } as ConstructorParameters<typeof AdaptiveThrottledNode>[0]) as unknown as AdaptiveThrottledNode;
     const shared: Shared = { items: [1, 2, 3] };
 
     await node.runAsync(shared);

@@ -46,14 +46,17 @@ export class RunLifecycle {
 
   /**
    * Waits for the workers. Rejects with the first failed unit's own error or
-   * the caller's abort reason as soon as either is known; cleanups run once
-   * the last worker has settled (in-flight calls finish, nothing new starts).
+   * the caller's abort reason as soon as either is known — or, with
+   * `settleAll`, once every worker has settled (a flow reports the outcome
+   * of every instance that was running). Cleanups run once the last worker
+   * has settled (in-flight calls finish, nothing new starts).
    */
-  async join(workers: Promise<void>[]): Promise<void> {
-    Promise.allSettled(workers).then(() => {
+  async join(workers: Promise<void>[], settleAll = false): Promise<void> {
+    const settled = Promise.allSettled(workers).then(() => {
       for (const cleanup of this.cleanups) cleanup();
       this.outer?.removeEventListener("abort", this.forward);
     });
+    if (settleAll) await settled;
     try {
       await Promise.all(workers);
     } catch (error) {
@@ -96,6 +99,8 @@ export interface PoolOptions<U, R> {
   readonly runner: UnitRunner<U, R>;
   /** Stores the result of the `index`-th unit pulled. */
   place(index: number, result: R, unit: U): void;
+  /** Settle only once every worker has settled, even after a failure (flows). @default false */
+  readonly settleAll?: boolean;
 }
 
 /** Runs every unit through `runner` on `workers` workers; settles as `lifecycle.join` does. */
@@ -130,5 +135,5 @@ export function runPool<U, R>(options: PoolOptions<U, R>): Promise<void> {
   };
   const workers: Promise<void>[] = [];
   for (let i = 0; i < options.workers; i++) workers.push(worker());
-  return lifecycle.join(workers);
+  return lifecycle.join(workers, options.settleAll === true);
 }
