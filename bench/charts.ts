@@ -34,7 +34,7 @@ export function chartSpec(chart: Chart): TopLevelSpec {
     encoding: {
       x: { field: "t", type: "quantitative" as const, title: "seconds since start" },
       y: { field: "value", type: "quantitative" as const, title: chart.yTitle },
-      color: { field: "series", type: "nominal" as const, title: null },
+      color: { field: "series", type: "nominal" as const, title: null, legend: { orient: "bottom" as const, labelLimit: 400 } },
     },
   };
   const layers: TopLevelSpec[] = [{ data: { values }, ...line } as TopLevelSpec];
