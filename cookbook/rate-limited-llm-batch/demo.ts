@@ -15,7 +15,7 @@ import { type ProviderLimits, startSimulatedProvider } from "pocketflow-throttle
 import { BatchProgress } from "./progress.js";
 import { callLlm, type LlmResult, type SimulatedProvider, secondsSince } from "./utils.js";
 
-/** The provider of the demo: OpenAI's Tier 1-like 600 RPM, which OpenAI also enforces as 10 per second. */
+/** Options of {@link runDemo}; the provider is OpenAI-style, 600 RPM, which OpenAI also enforces as 10 per second. */
 export interface DemoOptions {
   /** Texts in the batch. @default 40 */
   texts?: number;
@@ -25,6 +25,7 @@ export interface DemoOptions {
   latencyMs?: readonly [number, number];
   /** Draw progress bars or lines. @default true */
   progress?: boolean;
+  /** Where lines go. @default console.log */
   log?: (line: string) => void;
 }
 
