@@ -5,6 +5,7 @@
  * limit, in the same invocation.
  */
 import { type AdaptiveThrottleOptions, AdaptiveThrottledNode, ThrottledParallelBatchNode } from "pocketflow-throttled";
+import { sampler } from "./charts.js";
 import { compact, percent, postJson, type Row, row, type SectionResult } from "./lib.js";
 import { startRemoteProvider } from "./provider.js";
 
@@ -97,12 +98,15 @@ export async function benchAdaptive(config: AdaptiveConfig = ADAPTIVE): Promise<
       const learned: Shared = { prompts };
       ends = [];
       let failure: unknown;
+      // The concurrency in force over time: the adaptive chart.
+      const concurrency = sampler(() => learner.currentConcurrent);
       started = performance.now();
       try {
         await learner.runAsync(learned);
       } catch (error) {
         failure = error; // an item failed for good and the batch rejected
       }
+      const concurrencyOverTime = concurrency.stop();
       const adaptive = figures(started, ends, ends.length);
       const lost = config.items - ends.length;
       const stats = await provider.stats();
@@ -128,6 +132,7 @@ export async function benchAdaptive(config: AdaptiveConfig = ADAPTIVE): Promise<
         lost,
         serverStats: stats,
         nodeStats: learner.stats,
+        concurrencyOverTime,
         failure: failure === undefined ? undefined : String(failure),
       };
     }
@@ -172,6 +177,7 @@ export async function benchAdaptiveRate(config: AdaptiveRateConfig = ADAPTIVE_RA
     };
     const learner = asking(new AdaptiveThrottledNode<Shared, string, unknown>(), call);
     const shared: Shared = { prompts: Array.from({ length: config.items }, (_, i) => `Classify ticket ${i}`) };
+    const concurrency = sampler(() => learner.currentConcurrent);
     const started = performance.now();
     let failure: unknown;
     try {
@@ -179,6 +185,7 @@ export async function benchAdaptiveRate(config: AdaptiveRateConfig = ADAPTIVE_RA
     } catch (error) {
       failure = error;
     }
+    const concurrencyOverTime = concurrency.stop();
     const run = figures(started, ends, ends.length);
     const stats = await provider.stats();
     const limitPerSecond = (config.requestsPerWindow / config.windowMs) * 1000;
@@ -200,7 +207,7 @@ export async function benchAdaptiveRate(config: AdaptiveRateConfig = ADAPTIVE_RA
           share >= 0.85,
         ),
       ],
-      data: { config, ...run, lost, serverStats: stats, nodeStats: learner.stats, failure: failure === undefined ? undefined : String(failure) },
+      data: { config, ...run, lost, serverStats: stats, nodeStats: learner.stats, concurrencyOverTime, failure: failure === undefined ? undefined : String(failure) },
     };
   } finally {
     await provider.close();

@@ -62,12 +62,15 @@ export async function benchCompliance(config: ComplianceConfig = COMPLIANCE): Pr
     const refusals: { atMs: number; retryAfterMs: string | null }[] = [];
     const stalls = monitorEventLoopDelay({ resolution: 1 });
     let started = 0;
+    // Every start (retries too), in ms since the batch began: the compliance chart.
+    const startsMs: number[] = [];
     class Complete extends ThrottledParallelBatchNode<Shared, string, unknown> {
       override async prepAsync(shared: Shared) {
         return shared.prompts;
       }
       override async execAsync(prompt: string) {
         // Only the body: the limiter alone keeps the window (errors still carry their headers).
+        startsMs.push(performance.now() - started);
         try {
           return (await postJson(url, { model: "sim", messages: [{ role: "user", content: prompt }] })).body;
         } catch (error) {
@@ -147,6 +150,7 @@ export async function benchCompliance(config: ComplianceConfig = COMPLIANCE): Pr
         peakInWindow: peak,
         answered,
         refusals,
+        startsMs,
         clientEventLoopDelayMs: { p99: stalls.percentile(99) / 1e6, max: stalls.max / 1e6 },
         failure: failure === undefined ? undefined : String(failure),
       },

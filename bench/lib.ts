@@ -137,24 +137,71 @@ export function row(
   return { section, variant, figure, value, ratio, target, pass };
 }
 
-/** Renders rows as a fixed-width text table (and a Markdown one for the docs). */
-export function renderTable(rows: readonly Row[], markdown = false): string {
-  const header = ["section", "variant", "figure", "ratio vs baseline", "target", "pass/fail"];
-  const cells = rows.map((r) => [
-    r.section,
-    r.variant,
-    r.figure,
-    r.ratio || "-",
-    r.target || "-",
-    r.pass === undefined ? "-" : r.pass ? "PASS" : "FAIL",
-  ]);
+/** Words of `text` in lines of at most `width` characters (a longer word is cut). */
+export function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (let word of text.split(/\s+/).filter(Boolean)) {
+    while (word.length > width) {
+      if (line) lines.push(line);
+      lines.push(word.slice(0, width));
+      word = word.slice(width);
+      line = "";
+    }
+    if (!line) line = word;
+    else if (line.length + 1 + word.length <= width) line += ` ${word}`;
+    else {
+      lines.push(line);
+      line = word;
+    }
+  }
+  if (line || lines.length === 0) lines.push(line);
+  return lines;
+}
+
+const HEADER = ["measure", "figure", "vs baseline", "target", "result"];
+
+/**
+ * Renders rows as a text table of at most `width` columns, one block per
+ * section (long measures and ratios wrap), or as one Markdown table.
+ */
+export function renderTable(rows: readonly Row[], markdown = false, width = 120): string {
+  const cellsOf = (r: Row) => [r.variant, r.figure, r.ratio || "-", r.target || "-", r.pass === undefined ? "-" : r.pass ? "PASS" : "FAIL"];
   if (markdown) {
     const line = (c: string[]) => `| ${c.join(" | ")} |`;
-    return [line(header), line(header.map(() => "---")), ...cells.map(line)].join("\n");
+    const header = ["section", ...HEADER];
+    return [line(header), line(header.map(() => "---")), ...rows.map((r) => line([r.section, ...cellsOf(r)]))].join("\n");
   }
-  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] as string).length)));
-  const line = (c: string[]) => c.map((cell, i) => cell.padEnd(widths[i] as number)).join("  ").trimEnd();
-  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...cells.map(line)].join("\n");
+  const cells = rows.map(cellsOf);
+  const widths = HEADER.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] as string).length)));
+  const gap = 2;
+  const total = () => widths.reduce((a, b) => a + b, 0) + gap * (widths.length - 1);
+  // Narrow the wider of the two wrapping columns (measure, vs baseline) until the table fits.
+  while (total() > width) {
+    const i = (widths[0] as number) >= (widths[2] as number) ? 0 : 2;
+    if ((widths[i] as number) <= 16) break;
+    widths[i] = (widths[i] as number) - 1;
+  }
+  const render = (c: string[]) => {
+    const wrapped = c.map((cell, i) => wrap(cell, widths[i] as number));
+    const height = Math.max(...wrapped.map((w) => w.length));
+    return Array.from({ length: height }, (_, k) =>
+      wrapped
+        .map((w, i) => (w[k] ?? "").padEnd(widths[i] as number))
+        .join(" ".repeat(gap))
+        .trimEnd(),
+    );
+  };
+  const out = [...render(HEADER), widths.map((w) => "-".repeat(w)).join(" ".repeat(gap))];
+  let section: string | undefined;
+  rows.forEach((r, index) => {
+    if (r.section !== section) {
+      section = r.section;
+      out.push(`[${section}]`);
+    }
+    out.push(...render(cells[index] as string[]));
+  });
+  return out.join("\n");
 }
 
 // ---- The simulated provider's HTTP client -----------------------------------------------------------------

@@ -24,6 +24,21 @@ function reachable(host: string, port: number, timeoutMs: number): Promise<boole
   });
 }
 
+/**
+ * A figure's key as people read it: `redisRoundTripsPerSecond5Callers` ->
+ * "RedisLimiter: round trips per second, 5 callers".
+ */
+export function redisFigureLabel(key: string): string {
+  const owner = key.startsWith("redis") ? "RedisLimiter" : key.startsWith("local") ? "RateLimiter (in-process)" : "";
+  const rest = owner ? key.replace(/^(redis|local)/, "") : key;
+  const words = rest
+    .replace(/(\d+)([A-Z])/g, ", $1 $2")
+    .replace(/([a-z])([A-Z])/g, "$1 $2")
+    .toLowerCase()
+    .trim();
+  return owner ? `${owner}: ${words}` : words;
+}
+
 /** The Redis section, or `{ skipped }` saying why not. */
 export async function benchRedisSection(): Promise<SectionResult | { skipped: string }> {
   if (!existsSync(FILE)) return { skipped: "bench/redis-bench.ts does not exist" };
@@ -35,7 +50,7 @@ export async function benchRedisSection(): Promise<SectionResult | { skipped: st
     const twin = name.startsWith("redis") ? figures[`local${name.slice("redis".length)}`] : undefined;
     const isBaseline = name.startsWith("local") && !name.includes("Ms");
     const ratio = isBaseline ? "baseline" : twin === undefined || name.includes("Ms") ? "" : `${times(value / twin)} in-process`;
-    return row("7 redis", name, compact(value), value, ratio);
+    return row("7 redis", redisFigureLabel(name), compact(value), value, ratio);
   });
   rows.push(...(await distributedRows(figures)));
   return { rows, data: figures };

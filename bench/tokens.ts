@@ -8,6 +8,7 @@
  */
 import { RateLimiter, ThrottledParallelBatchNode } from "pocketflow-throttled";
 import { simulatedReply } from "pocketflow-throttled/testing";
+import { sampler } from "./charts.js";
 import { warmUp } from "./compliance.js";
 import { percent, postJson, type Row, row, type SectionResult, seconds, times } from "./lib.js";
 import { startRemoteProvider } from "./provider.js";
@@ -98,6 +99,8 @@ async function runOnce(config: TokenConfig, overestimate: number, settle: boolea
     });
     const shared: Shared = { requests: makeRequests(config.items) };
     const totalTokens = shared.requests.reduce((sum, r) => sum + r.cost, 0);
+    // Tokens the limiter counts in its window over time: the token-window chart.
+    const window = sampler(() => limiter.currentWindowTokens);
     const started = performance.now();
     let failure: unknown;
     try {
@@ -106,6 +109,7 @@ async function runOnce(config: TokenConfig, overestimate: number, settle: boolea
       failure = error;
     }
     const makespanMs = performance.now() - started;
+    const tokenWindowOverTime = window.stop();
     const used = (shared.answers ?? []).reduce<number>(
       (sum, a) => sum + ((a as { usage?: { total_tokens?: number } } | undefined)?.usage?.total_tokens ?? 0),
       0,
@@ -117,6 +121,7 @@ async function runOnce(config: TokenConfig, overestimate: number, settle: boolea
       usedTokens: used,
       serverStats: await provider.stats(),
       peakTokensInWindow: await provider.maxTokensInAnyWindow(config.windowMs),
+      tokenWindowOverTime,
       failure: failure === undefined ? undefined : String(failure),
     };
   } finally {

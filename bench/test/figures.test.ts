@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { type SimulatedProvider, startSimulatedProvider } from "pocketflow-throttled/testing";
 import { minimumMakespan } from "../compliance.js";
 import { compact, renderTable, row, times } from "../lib.js";
+import { redisFigureLabel } from "../redis.js";
 import { makeRequests, minimumTokenMakespan } from "../tokens.js";
 
 describe("theoretical minimum makespans", () => {
@@ -47,7 +48,25 @@ describe("the printed table", () => {
       row("s", "informative", "3", 3),
     ]);
 
-    expect(table.split("\n").slice(2).map((line) => line.split(/\s{2,}/).at(-1))).toEqual(["PASS", "FAIL", "-"]);
+    expect(table.split("\n").slice(3).map((line) => line.split(/\s{2,}/).at(-1))).toEqual(["PASS", "FAIL", "-"]);
+  });
+
+  it("fits 120 columns, wrapping long measures, with one block per section", () => {
+    const long = "AdaptiveThrottledNode (defaults) vs 100 req/1s provider: steady throughput over the second half of the run";
+    const table = renderTable([
+      row("4 adaptive", long, "100 items/s", 100, "100.2% of the provider's limit, measured against the nominal figure", ">= 85%", true),
+      row("7 redis", redisFigureLabel("redisRoundTripsPerSecond5Callers"), "6289", 6289, "0.001x in-process"),
+    ]);
+    const lines = table.split("\n");
+
+    expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(120);
+    expect(lines.filter((l) => l.startsWith("["))).toEqual(["[4 adaptive]", "[7 redis]"]);
+    // The measure wraps within its column: its words appear in order, down the first column's lines.
+    const measure = lines.slice(3, lines.indexOf("[7 redis]")).map((l) => l.slice(0, lines[1]?.indexOf(" ")).trim()).join(" ");
+    expect(measure).toBe(long);
+    expect(redisFigureLabel("redisRoundTripsPerSecond5Callers")).toBe("RedisLimiter: round trips per second, 5 callers");
+    expect(redisFigureLabel("localMsPerRoundTrip")).toBe("RateLimiter (in-process): ms per round trip");
+    expect(table).not.toMatch(/[a-z][A-Z][a-z]+PerSecond/);
   });
 
   it("formats large counts compactly and ratios with three decimals below 10", () => {

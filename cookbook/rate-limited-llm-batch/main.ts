@@ -1,9 +1,8 @@
 /**
- * Rate-limited LLM batch processing: translate a text into 8 languages with a
- * `ThrottledParallelBatchNode` in an `AsyncFlow`.
+ * Rate-limited LLM batch processing.
  *
- *   npx tsx main.ts                                  # the embedded simulated provider, no key needed
- *   npx tsx main.ts --languages French,German
+ *   npx tsx main.ts                                  # the quick start (demo.ts): one batch unthrottled, throttled, learning its limits
+ *   npx tsx main.ts --languages French,German        # translate a text with a ThrottledParallelBatchNode (simulated provider)
  *   OPENAI_API_KEY=... npx tsx main.ts --provider openai
  *   ANTHROPIC_API_KEY=... npx tsx main.ts --provider anthropic
  *   npx tsx main.ts --compare                        # sequential vs unthrottled vs throttled, measured live
@@ -22,6 +21,7 @@ import {
   ThrottledAsyncParallelBatchFlow,
   ThrottledParallelBatchNode,
 } from "pocketflow-throttled";
+import { runDemo } from "./demo.js";
 import { BatchProgress } from "./progress.js";
 import { callLlm, checkApiKey, type DemoProviderOptions, isMain, type LlmResult, makeTranslationPrompt, MissingApiKeyError, type ProviderName, PROVIDERS, secondsSince, type SimulatedProvider, sleep, startDemoProvider, stopMockProvider } from "./utils.js";
 
@@ -457,7 +457,7 @@ export function formatTable(rows: readonly CompareRow[]): string {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      provider: { type: "string", default: "mock" },
+      provider: { type: "string" },
       languages: { type: "string" },
       compare: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
@@ -465,9 +465,11 @@ async function main(): Promise<void> {
   });
   if (values.help) {
     console.log("Usage: npx tsx main.ts [--provider mock|mock-anthropic|openai|anthropic] [--languages a,b,c] [--compare]");
+    console.log("  no option: the quick start, one batch unthrottled, throttled and learning its limits (simulated provider)");
+    console.log("  --provider or --languages: translate a text into several languages with a throttled node");
     return;
   }
-  const provider = values.provider as ProviderName;
+  const provider = (values.provider ?? "mock") as ProviderName;
   if (!PROVIDERS.includes(provider)) {
     console.error(`Unknown provider "${values.provider}": use one of ${PROVIDERS.join(", ")}`);
     process.exitCode = 1;
@@ -477,6 +479,8 @@ async function main(): Promise<void> {
     if (values.compare) {
       if (provider !== "mock") console.log("(--compare always measures against the simulated provider)\n");
       await runComparison();
+    } else if (values.provider === undefined && values.languages === undefined) {
+      await runDemo();
     } else {
       const languages = values.languages
         ?.split(",")

@@ -134,6 +134,38 @@ describe("main.ts", () => {
     }
   });
 
+  it("with no option, runs the quick start: the unthrottled run loses items to 429s, the throttled and learning runs lose none, exit 0 in under 30 s", async () => {
+    const started = performance.now();
+    // node with tsx's loader, not npx: the figure is the demo's own time, not npx resolving a package.
+    const child = spawn(process.execPath, ["--import", "tsx", "main.ts"], {
+      cwd: cookbookDir,
+      env: { ...process.env, FORCE_COLOR: "0" },
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: 40_000,
+    });
+    let stdout = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    const seconds = (performance.now() - started) / 1000;
+    // The final table: approach, summarised, lost, refused, seconds.
+    const tableRow = (approach: string) => {
+      const line = stdout.split("\n").find((l) => l.startsWith(approach) && /\s\d+\.\d\d$/.test(l)) ?? "";
+      const [summarised, lost, refused] = line.trim().split(/\s+/).slice(-4);
+      return { summarised, lost: Number(lost), refused: Number(refused) };
+    };
+
+    expect(code).toBe(0);
+    expect(seconds).toBeLessThan(30);
+    expect(stdout).toContain("600 requests per minute");
+    const unthrottled = tableRow("Unthrottled");
+    expect(unthrottled.refused).toBeGreaterThan(0);
+    expect(unthrottled.lost).toBeGreaterThan(0);
+    expect(tableRow("Throttled")).toEqual({ summarised: "40/40", lost: 0, refused: 0 });
+    expect(tableRow("Told nothing")).toEqual({ summarised: "40/40", lost: 0, refused: 0 });
+  }, 45_000);
+
   it("runs as a script and exits by itself once the translations are printed", async () => {
     const child = spawn("npx", ["tsx", "main.ts", "--languages", "French,German"], {
       cwd: cookbookDir,
