@@ -9,7 +9,8 @@ import { TicketLimiter } from "./tickets.js";
 /** The part of a Bottleneck (v2) instance the adapter uses. */
 export interface BottleneckLike {
   schedule<T>(options: { weight?: number; priority?: number }, fn: () => PromiseLike<T>): Promise<T>;
-  updateSettings(options: { maxConcurrent?: number | null }): Promise<unknown>;
+  /** Bottleneck's own types say it returns the instance; at runtime it is a promise. */
+  updateSettings(options: { maxConcurrent?: number | null }): unknown;
   counts(): { RECEIVED: number; QUEUED: number; RUNNING: number; EXECUTING: number };
 }
 
@@ -82,7 +83,7 @@ export function fromBottleneck(bottleneck: BottleneckLike, options?: FromBottlen
       checkCount("setConcurrency", n);
       maxConcurrent = n;
       // A failed update (a clustered store down) surfaces on the next schedule; nothing to reject here.
-      bottleneck.updateSettings({ maxConcurrent: n }).catch(() => undefined);
+      Promise.resolve(bottleneck.updateSettings({ maxConcurrent: n })).catch(() => undefined);
     },
     get running() {
       const c = counts();
