@@ -1,11 +1,14 @@
 // fromBottleneck and fromPLimit: limiters people already share, as a node's `limiter`.
 import Bottleneck from "bottleneck";
 import pLimit from "p-limit";
-import { Gauge, deferred, delay, flush, until } from "test-support";
+import { Gauge, deferred, delay, flush } from "test-support";
 import { describe, expect, it } from "vitest";
 import { fromBottleneck, fromPLimit } from "../src/index.js";
 import type { Limiter } from "../src/limiters/types.js";
+import { AsyncNode } from "pocketflow";
+import { ThrottledAsyncParallelBatchFlow } from "../src/flows.js";
 import { ThrottledParallelBatchNode } from "../src/nodes.js";
+import { LimiterRegistry } from "../src/registry.js";
 
 type Shared = { items: number[]; out?: number[] };
 
@@ -31,6 +34,15 @@ function nodeUnder(limiter: Limiter, gauge: Gauge, hold: () => Promise<void>, st
     }
   }
   return new Work({ limiter, maxConcurrent: 5 });
+}
+
+/** Bottleneck starts jobs on timers, so wait on the clock (generously), not on event-loop turns. */
+async function until(condition: () => boolean, ms = 5000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error("condition never became true");
+    await delay(2);
+  }
 }
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -199,3 +211,52 @@ describe("fromPLimit", () => {
     expect(() => fromPLimit(3 as never)).toThrow(/fromPLimit needs a p-limit limit function, got 3/);
   });
 });
+
+describe("adapters as a flow's limiter and in the registry", () => {
+  it("runs a throttled flow's instances one at a time under fromBottleneck(maxConcurrent 1), and a registered fromPLimit under its name", async () => {
+    const gauge = new Gauge();
+    class Step extends AsyncNode<{ done: string[] }> {
+      override async postAsync(shared: { done: string[] }) {
+        gauge.enter();
+        await delay(10);
+        gauge.leave();
+        shared.done.push(String(this.params.user));
+        return undefined;
+      }
+    }
+    class PerUser extends ThrottledAsyncParallelBatchFlow<{ done: string[] }> {
+      override async prepAsync() {
+        return [{ user: "a" }, { user: "b" }, { user: "c" }];
+      }
+    }
+    const shared = { done: [] as string[] };
+    await new PerUser(new Step(), { limiter: fromBottleneck(new Bottleneck({ maxConcurrent: 1 })) }).runAsync(shared);
+    expect(shared.done.sort()).toEqual(["a", "b", "c"]);
+    expect(gauge.peak).toBe(1);
+
+    const name = `p-limit-${Math.random()}`;
+    LimiterRegistry.register(name, fromPLimit(pLimit(2)));
+    try {
+      const byName = new Gauge();
+      const out = { items: range(6) } as Shared;
+      await nodeUnder(LimiterRegistry.get(name), byName, () => delay(5)).runAsync(out);
+      const viaName = new (class extends ThrottledParallelBatchNode<Shared, number, number> {
+        override async prepAsync(s: Shared) {
+          return s.items;
+        }
+        override async execAsync(item: number) {
+          byName.enter();
+          await delay(5);
+          byName.leave();
+          return item;
+        }
+      })({ limiter: name });
+      await viaName.runAsync({ items: range(6) });
+      expect(out.out).toHaveLength(6);
+      expect(byName.peak).toBe(2);
+    } finally {
+      LimiterRegistry.remove(name);
+    }
+  });
+});
+
