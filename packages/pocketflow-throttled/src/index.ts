@@ -65,3 +65,13 @@ export {
   type RedisPermit,
   RedisStoreError,
 } from "./limiters/redis/index.js";
+export { type BottleneckLike, type FromBottleneckOptions, fromBottleneck } from "./adapters/bottleneck.js";
+export { type FromPLimitOptions, fromPLimit, type PLimitLike } from "./adapters/p-limit.js";
+export {
+  type AsOfficialNodeOptions,
+  asOfficialNode,
+  type OfficialBaseNodeClass,
+  type OfficialBaseNodeLike,
+  type OfficialNodeOf,
+} from "./interop/to-official.js";
+export { fromOfficialNode, OfficialNode, type OfficialNodeLike } from "./interop/from-official.js";
