@@ -5,6 +5,7 @@ import { DEFAULT_PRICES, priceOf } from "../src/ledger/prices.js";
 import { ThrottledParallelBatchNode } from "../src/nodes.js";
 import { ThrottledAsyncParallelBatchFlow } from "../src/flows.js";
 import { AsyncNode } from "pocketflow";
+import { flush } from "test-support";
 
 interface Shared {
   items: number[];
@@ -124,14 +125,16 @@ describe("budget", () => {
   it("in-flight items finish and are recorded when a start is refused", async () => {
     const ledger = new UsageLedger();
     const release: Array<() => void> = [];
-    const node = new Calls({ ledger, maxConcurrent: 3, budget: { maxRequests: 2 } }, (item) =>
+    const node = new Calls({ ledger, maxConcurrent: 2, budget: { maxRequests: 2 } }, (item) =>
       new Promise((resolve) => release.push(() => resolve(answer(item, 1)))),
     );
-    // The run rejects as soon as the third start is refused; the two calls in flight go on.
-    expect(await node.runAsync({ items: [1, 2, 3] }).catch((e: unknown) => e)).toBeInstanceOf(BudgetExceeded);
+    const run = node.runAsync({ items: [1, 2, 3] }).catch((e: unknown) => e);
+    await flush();
     expect(release).toHaveLength(2);
-    for (const r of release) r();
-    await new Promise((r) => setTimeout(r, 10));
+    (release[0] as () => void)(); // item 1 ends; item 3 is refused while item 2 is still in flight
+    expect(await run).toBeInstanceOf(BudgetExceeded);
+    (release[1] as () => void)();
+    await flush();
     expect(ledger.totals).toMatchObject({ requests: 2, inputTokens: 3 });
   });
 
