@@ -3,7 +3,7 @@ import { BudgetExceeded } from "../src/errors.js";
 import { UsageLedger } from "../src/ledger/ledger.js";
 import { DEFAULT_PRICES, priceOf } from "../src/ledger/prices.js";
 import { ThrottledParallelBatchNode } from "../src/nodes.js";
-import { ThrottledAsyncParallelBatchFlow } from "../src/flows.js";
+import { type FlowResult, ThrottledAsyncParallelBatchFlow } from "../src/flows.js";
 import { AsyncNode } from "pocketflow";
 import { flush } from "test-support";
 
@@ -188,8 +188,8 @@ describe("budget", () => {
       override async prepAsync() {
         return [{ n: 1 }, { n: 2 }, { n: 3 }];
       }
-      override async postAsync(_s: Record<string, never>, _p: unknown, results: Array<PromiseSettledResult<unknown>>) {
-        statuses = results.map((r) => (r.status === "rejected" ? (r.reason as Error).name : r.status));
+      override async postAsync(_s: Record<string, never>, _p: unknown, results: FlowResult[] | undefined) {
+        statuses = (results ?? []).map((r) => (r.status === "rejected" ? (r.reason as Error).name : r.status));
         return undefined;
       }
     }

@@ -220,8 +220,8 @@ export class UsageLedger {
     if (costUsd === undefined) this._warnOnce(model);
     const name = model ?? NO_MODEL;
     if (model !== undefined) this._lastModel = model;
-    let row = this._byModel.get(name);
-    if (row === undefined) this._byModel.set(name, (row = emptyRow()));
+    const row = this._byModel.get(name) ?? emptyRow();
+    this._byModel.set(name, row);
     const recorded: Recorded = { tokens, costUsd, model: name };
     for (const r of [this._total, row]) {
       r.requests++;

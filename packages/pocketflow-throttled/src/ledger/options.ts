@@ -40,8 +40,10 @@ const memories = new WeakMap<object, BudgetStore>();
 export function booksFor(owner: object, o: { ledger?: unknown; budget?: unknown }, limiter: Limiter, source: string): Books | undefined {
   if (o.ledger === undefined && o.budget === undefined) return undefined;
   const memory = (): BudgetStore => {
-    let store = memories.get(owner);
-    if (store === undefined) memories.set(owner, (store = new MemoryBudgetStore()));
+    const known = memories.get(owner);
+    if (known !== undefined) return known;
+    const store = new MemoryBudgetStore();
+    memories.set(owner, store);
     return store;
   };
   return new Books(o.ledger as UsageLedger | undefined, checkBudget(o.budget), limiter, memory, source);

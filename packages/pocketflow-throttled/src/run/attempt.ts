@@ -248,7 +248,7 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
     } catch (error) {
       return this.failed(unit, error, start, state, hold);
     }
-    let recorded: void | Promise<void> = undefined;
+    let recorded: Promise<void> | undefined | void;
     try {
       this.observe(result);
       if (this.countTokens || books !== undefined) {
@@ -280,7 +280,7 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
     const retryAfter = kind === undefined ? undefined : this.hooks.retryAfter(error);
     // A hint beyond the bounded wait fails the unit (below) rather than freezing the limiter for everyone.
     const bounded = this.maxWaitMs !== undefined && retryAfter !== undefined && retryAfter * 1000 > this.maxWaitMs;
-    let recorded: void | Promise<void> = undefined;
+    let recorded: Promise<void> | undefined | void;
     try {
       recorded = this.options.books?.end(unit, hold, error, undefined, true);
       this.observe(error);
