@@ -6,6 +6,11 @@ import { ThrottledParallelBatchNode } from "../src/nodes.js";
 import { type FlowResult, ThrottledAsyncParallelBatchFlow } from "../src/flows.js";
 import { AsyncNode } from "pocketflow";
 import { flush } from "test-support";
+import { booksFor } from "../src/ledger/options.js";
+import { RateLimiter } from "../src/limiters/sliding-window.js";
+import { Attempts } from "../src/run/attempt.js";
+import { RunLifecycle } from "../src/run/pool.js";
+import { composePolicies } from "../src/run/retry.js";
 
 interface Shared {
   items: number[];
@@ -195,5 +200,35 @@ describe("budget", () => {
     }
     await new PerItem(new Leaf(), { maxConcurrentFlows: 1, budget: { maxRequests: 2 } }).runAsync({});
     expect(statuses).toEqual(["fulfilled", "fulfilled", "BudgetExceeded"]);
+  });
+});
+
+describe("ledger and budget options", () => {
+  const hooks = {
+    call: async () => 1,
+    estimate: () => 0,
+    usage: () => undefined,
+    fallback: async (_u: unknown, e: unknown) => {
+      throw e;
+    },
+    classify: () => undefined,
+    retryAfter: () => undefined,
+    setAttempt: () => {},
+  };
+  const attemptsWith = (books: ReturnType<typeof booksFor>) =>
+    new Attempts({ limiter: new RateLimiter({ maxConcurrent: 2 }), lifecycle: new RunLifecycle(undefined), hooks, policy: composePolicies(), observe: true, books });
+
+  it("without a ledger or budget a run keeps the allocation-free fast path; with one it leaves it", () => {
+    const limiter = new RateLimiter({ maxConcurrent: 2 });
+    expect(booksFor({}, {}, limiter, "N")).toBeUndefined();
+    expect(attemptsWith(undefined).fast).toBe(true);
+    expect(attemptsWith(booksFor({}, { ledger: new UsageLedger() }, limiter, "N")).fast).toBe(false);
+  });
+
+  it("rejects a ledger that is not a UsageLedger, a budget without a limit, and a key that returns no string", async () => {
+    expect(() => new Calls({ ledger: {} as UsageLedger }, async () => 0)).toThrow(/ledger must be a UsageLedger/);
+    expect(() => new Calls({ budget: { periodSeconds: 60 } }, async () => 0)).toThrow(/budget has no limit/);
+    const node = new Calls({ budget: { maxRequests: 1, key: () => 42 as unknown as string } }, async () => 0);
+    await expect(node.runAsync({ items: [1] })).rejects.toThrow(/budget\.key must return a string, got number 42/);
   });
 });
