@@ -105,3 +105,42 @@ export class QuotaExhausted extends Error {
     this.source = options.source;
   }
 }
+
+/** Options of {@link BudgetExceeded}. */
+export interface BudgetExceededOptions {
+  /** What the budget had spent (including starts in flight) when the start was refused. */
+  spent: number;
+  /** The limit that start would have crossed. */
+  limit: number;
+  /** Which limit: `"maxCostUsd"`, `"maxTokens"` or `"maxRequests"`. */
+  kind: "maxCostUsd" | "maxTokens" | "maxRequests";
+  /** The budget's key (`budget.key(item)`), `""` for one budget for all. */
+  key: string;
+}
+
+/**
+ * A start whose estimate would cross a budget: it did not happen, and no
+ * further item starts (items in flight finish and are recorded).
+ *
+ * @example
+ * ```ts
+ * try { await node.runAsync(shared); } catch (err) {
+ *   if (err instanceof BudgetExceeded) console.log(`${err.key}: ${err.spent} of ${err.limit} spent`);
+ * }
+ * ```
+ */
+export class BudgetExceeded extends Error {
+  override readonly name = "BudgetExceeded";
+  readonly spent: number;
+  readonly limit: number;
+  readonly kind: BudgetExceededOptions["kind"];
+  readonly key: string;
+
+  constructor(message: string, options: BudgetExceededOptions) {
+    super(message);
+    this.spent = options.spent;
+    this.limit = options.limit;
+    this.kind = options.kind;
+    this.key = options.key;
+  }
+}

@@ -14,13 +14,16 @@ import type { WindowLimit } from "./limiters/windows.js";
 import { resolveLimiter } from "./registry.js";
 import { type AdaptiveBinding, Attempts, type UnitHooks } from "./run/attempt.js";
 import { LIMIT_DEFAULTS, LIMIT_VALIDATORS, type LimitOptions, ownLimiter } from "./run/limits.js";
+import type { BudgetOptions } from "./ledger/budget.js";
+import type { UsageLedger } from "./ledger/ledger.js";
+import { booksFor, LEDGER_DEFAULTS, LEDGER_VALIDATORS, type LedgerOptions } from "./ledger/options.js";
 import { quotaFailFast } from "./run/policies/quota.js";
 import { DONE, RunLifecycle, runPool, type UnitRunner } from "./run/pool.js";
 import { composePolicies } from "./run/retry.js";
 import { checkCount, checkOptionalCount } from "./validate.js";
 
 /** Options of a `ThrottledAsyncParallelBatchFlow` (each also settable as a class field). */
-export interface FlowThrottleOptions extends LimitOptions {
+export interface FlowThrottleOptions extends LimitOptions, LedgerOptions<Params> {
   /**
    * At most this many flow instances running at once.
    * @default 5
@@ -57,6 +60,7 @@ export type FlowResult = PromiseSettledResult<Action | undefined>;
 /** The checks of the throttled flow's options (the adaptive flow adds its own). */
 export const FLOW_VALIDATORS: Readonly<Record<string, Validator>> = {
   ...LIMIT_VALIDATORS,
+  ...LEDGER_VALIDATORS,
   maxConcurrentFlows: (v) => checkCount("maxConcurrentFlows", v),
   maxFlowsPerMinute: (v) => checkOptionalCount("maxFlowsPerMinute", v),
   maxTokensPerMinute: (v) => checkOptionalCount("maxTokensPerMinute", v),
@@ -99,6 +103,8 @@ export class ThrottledAsyncParallelBatchFlow<S = unknown> extends AsyncParallelB
   declare arrivalMarginSeconds: number | undefined;
   declare learnLimits: boolean;
   declare maxWaitSeconds: number | undefined;
+  declare ledger: UsageLedger | undefined;
+  declare budget: BudgetOptions<Params> | undefined;
   /** Counters of the last run. @internal */
   declare _stats: { completedFlows: number; failedFlows: number };
 
@@ -107,6 +113,7 @@ export class ThrottledAsyncParallelBatchFlow<S = unknown> extends AsyncParallelB
   /** @internal */
   protected static _defaults: Readonly<Record<string, unknown>> = {
     ...LIMIT_DEFAULTS,
+    ...LEDGER_DEFAULTS,
     maxConcurrentFlows: 5,
     maxFlowsPerMinute: undefined,
     maxTokensPerMinute: undefined,
@@ -202,6 +209,7 @@ export class ThrottledAsyncParallelBatchFlow<S = unknown> extends AsyncParallelB
       observe: false,
       adaptive: self._bindAdaptive(limiter, lifecycle),
       maxWaitSeconds: self.maxWaitSeconds,
+      books: booksFor(self, self, limiter, self.constructor.name),
     });
     let next = 0;
     try {

@@ -13,6 +13,8 @@ export {
   retryAfterOf,
 } from "./detect.js";
 export {
+  BudgetExceeded,
+  type BudgetExceededOptions,
   LimiterTimeout,
   type LimiterTimeoutOptions,
   QuotaExhausted,
@@ -33,6 +35,10 @@ export type {
 export { DEFAULT_ARRIVAL_MARGIN_SECONDS, RateLimiter, type RateLimiterOptions } from "./limiters/sliding-window.js";
 export { TokenBucket, type TokenBucketOptions } from "./limiters/token-bucket.js";
 export { readUsage } from "./usage.js";
+export type { BudgetAlert, BudgetOptions } from "./ledger/budget.js";
+export { type LedgerTotals, type LedgerUsage, type RecordOptions, UsageLedger, type UsageLedgerOptions } from "./ledger/ledger.js";
+export type { LedgerOptions } from "./ledger/options.js";
+export { DEFAULT_PRICES, type ModelPrice, type PriceTable, priceOf } from "./ledger/prices.js";
 export { type MicroBatchOptions, type MicroBatchStats, ThrottledMicroBatchNode } from "./micro-batch.js";
 export { type ThrottleOptions, ThrottledParallelBatchNode } from "./nodes.js";
 export { type AdaptiveNodeStats, type AdaptiveThrottleOptions, AdaptiveThrottledNode } from "./adaptive-node.js";

@@ -13,6 +13,9 @@ import { resolveLimiter } from "./registry.js";
 import { readUsage } from "./usage.js";
 import { type AdaptiveBinding, Attempts, type UnitHooks } from "./run/attempt.js";
 import { LIMIT_DEFAULTS, LIMIT_VALIDATORS, type LimitOptions, ownLimiter } from "./run/limits.js";
+import type { BudgetOptions } from "./ledger/budget.js";
+import type { UsageLedger } from "./ledger/ledger.js";
+import { booksFor, LEDGER_DEFAULTS, LEDGER_VALIDATORS, type LedgerOptions } from "./ledger/options.js";
 import { ordinaryRetries } from "./run/policies/ordinary.js";
 import { propagateRateLimit } from "./run/policies/propagate.js";
 import { quotaFailFast } from "./run/policies/quota.js";
@@ -23,7 +26,7 @@ import { composePolicies, type RefusalKind, type RetryPolicy } from "./run/retry
 import { checkBoolean, checkCount, checkOptionalCount, checkPositive } from "./validate.js";
 
 /** Options of a `ThrottledParallelBatchNode` (each also settable as a class field; the constructor wins). */
-export interface ThrottleOptions extends LimitOptions {
+export interface ThrottleOptions extends LimitOptions, LedgerOptions {
   /**
    * At most this many items running at once.
    * @default 5
@@ -83,6 +86,7 @@ const flag = (name: string): Validator => (v) => checkBoolean(name, v);
 /** The checks of the throttled node's options (subclasses add their own). */
 export const THROTTLE_VALIDATORS: Readonly<Record<string, Validator>> = {
   ...LIMIT_VALIDATORS,
+  ...LEDGER_VALIDATORS,
   maxConcurrent: count("maxConcurrent"),
   maxPerMinute: optionalCount("maxPerMinute"),
   maxTokensPerMinute: optionalCount("maxTokensPerMinute"),
@@ -143,12 +147,15 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
   declare arrivalMarginSeconds: number | undefined;
   declare learnLimits: boolean;
   declare maxWaitSeconds: number | undefined;
+  declare ledger: UsageLedger | undefined;
+  declare budget: BudgetOptions<Item> | undefined;
 
   /** @internal */
   protected static _validators: Readonly<Record<string, Validator>> = THROTTLE_VALIDATORS;
   /** @internal */
   protected static _defaults: Readonly<Record<string, unknown>> = {
     ...LIMIT_DEFAULTS,
+    ...LEDGER_DEFAULTS,
     maxConcurrent: 5,
     maxPerMinute: undefined,
     maxTokensPerMinute: undefined,
@@ -256,6 +263,7 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
       // Per-unit retry scopes only when units can retry; otherwise no closure per unit on the hot path.
       scope: closeScopes ? (work) => this._scoped(work) : undefined,
       maxWaitSeconds: this.maxWaitSeconds,
+      books: booksFor(this, this, limiter, this.constructor.name),
     });
     const workers = Math.min(maxUnits, Math.max(this.maxConcurrent, limiter.maxConcurrent));
     await runPool({ lifecycle, workers, next, runner, place });

@@ -9,7 +9,8 @@
  */
 import { sleep } from "pocketflow";
 import { headersOf, quotaViolationsOf } from "../detect.js";
-import { LimiterTimeout } from "../errors.js";
+import { BudgetExceeded, LimiterTimeout } from "../errors.js";
+import type { Books, Hold } from "../ledger/books.js";
 import { type Limiter, type LocalGate, type Permit, type TokenUsage, ZERO_WEIGHT } from "../limiters/limiter.js";
 import type { Weight } from "../limiters/windows.js";
 import { checkTokenCount } from "../validate.js";
@@ -61,6 +62,8 @@ export interface AttemptOptions<U, R> {
   readonly scope?: (<T>(work: () => Promise<T>) => Promise<T>) | undefined;
   /** A start that cannot happen within this long fails with `LimiterTimeout`. @default undefined (the limiter's own bound) */
   readonly maxWaitSeconds?: number | undefined;
+  /** The run's ledger and budget: every attempt recorded, every start reserved. @default undefined (none: nothing recorded) */
+  readonly books?: Books | undefined;
 }
 
 /**
@@ -190,7 +193,7 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
     this.maxWaitMs = options.maxWaitSeconds === undefined ? undefined : options.maxWaitSeconds * 1000;
     // The fast path holds no permit and no estimate, and has nothing to tell an adaptive controller.
     this.fast =
-      this.gate !== undefined && !this.countTokens && !this.learning && options.adaptive === undefined && options.scope === undefined;
+      this.gate !== undefined && !this.countTokens && !this.learning && options.adaptive === undefined && options.scope === undefined && options.books === undefined;
   }
 
   tryFast(): boolean {
@@ -221,7 +224,7 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
   private first(unit: U): Promise<R> {
     // A bad estimate (NaN, negative, a string) would corrupt the window's token sum: fail the unit instead.
     let ask = NO_ASK;
-    if (this.countTokens) {
+    if (this.countTokens || this.options.books?.needsEstimate) {
       const estimate = this.hooks.estimate(unit);
       ask = { weight: estimateWeight("estimateTokens", estimate), parts: hasParts(estimate) };
     }
@@ -230,34 +233,57 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
 
   /** One attempt: take a start, call, settle; a failure goes to the policies. */
   private async attempt(unit: U, ask: Ask, state: RetryState): Promise<R> {
-    // A start the gate grants at once needs no promise of its own.
-    const start = this.takeNow(ask) ?? (await this.take(ask));
+    const books = this.options.books;
+    const hold = books === undefined ? undefined : await this.reserve(books, unit, ask);
+    let start: Start;
+    try {
+      // A start the gate grants at once needs no promise of its own.
+      start = this.takeNow(ask) ?? (await this.take(ask));
+    } catch (error) {
+      if (hold !== undefined) await books?.cancel(hold);
+      throw error;
+    }
     let result: R;
     try {
       result = await this.hooks.call(unit);
     } catch (error) {
-      return this.failed(unit, error, start, state);
+      return this.failed(unit, error, start, state, hold);
     }
+    let recorded: Promise<void> | undefined | void;
     try {
       this.observe(result);
-      if (this.countTokens) {
+      if (this.countTokens || books !== undefined) {
         const used = this.hooks.usage(unit, result);
-        if (used !== undefined) this.settle(start, usageWeight("usageOf", used, start.ask.weight), hasParts(used));
+        if (used !== undefined && this.countTokens) this.settle(start, usageWeight("usageOf", used, start.ask.weight), hasParts(used));
+        recorded = books?.end(unit, hold, result, used, false);
       }
       this.options.adaptive?.success();
     } finally {
       this.release(start);
     }
+    if (recorded !== undefined) await recorded;
     return result;
   }
 
+  /** Reserves the start in the budget; a refusal stops the run (no further start), a key error fails this unit only. */
+  private async reserve(books: Books, unit: U, ask: Ask): Promise<Hold | undefined> {
+    try {
+      return await books.begin(unit, ask.weight);
+    } catch (error) {
+      if (error instanceof BudgetExceeded) this.options.lifecycle.fail(error);
+      throw error;
+    }
+  }
+
   /** Settles a failed attempt (headers, pause, back-off, release) and follows the policies' decision. */
-  private async failed(unit: U, error: unknown, start: Start, state: RetryState): Promise<R> {
+  private async failed(unit: U, error: unknown, start: Start, state: RetryState, hold?: Hold): Promise<R> {
     const kind = this.hooks.classify(error);
     const retryAfter = kind === undefined ? undefined : this.hooks.retryAfter(error);
     // A hint beyond the bounded wait fails the unit (below) rather than freezing the limiter for everyone.
     const bounded = this.maxWaitMs !== undefined && retryAfter !== undefined && retryAfter * 1000 > this.maxWaitMs;
+    let recorded: Promise<void> | undefined | void;
     try {
+      recorded = this.options.books?.end(unit, hold, error, undefined, true);
       this.observe(error);
       if (this.learning && (kind === "rate-limit" || kind === "quota")) this.learnFrom(error);
       if (kind === "rate-limit") {
@@ -268,6 +294,7 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
     } finally {
       this.release(start);
     }
+    if (recorded !== undefined) await recorded;
     this.signal.throwIfAborted(); // the run was aborted or already failed: no retry, no fallback
     const decision = this.options.policy.decide({ error, kind, retryAfter }, state);
     if (decision === undefined || decision.action === "fail") {

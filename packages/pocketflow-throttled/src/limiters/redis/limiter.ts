@@ -15,6 +15,7 @@ import { HeaderLimits, parseRateLimitHeaders } from "../headers.js";
 import { type AcquireOptions, type Limiter, type TokenUsage, type Weight, ZERO_WEIGHT } from "../limiter.js";
 import { acquireWeight, maxWaitMsOf, settledWeight } from "../weights.js";
 import { type LearnedLimits, learnedRules, neverFits, replaceRules, type WindowLimit } from "../windows.js";
+import { RedisBudgetStore } from "./budget.js";
 import { Fallback, LocalView } from "./fallback.js";
 import { Leases, type PermitOwner, type RedisPermit, type StorePermit } from "./leases.js";
 import { checkRedisOptions, declaredLimits, type RedisLimiterOptions } from "./options.js";
@@ -249,6 +250,11 @@ export class RedisLimiter implements Limiter, AsyncDisposable, PermitOwner {
     }
     const error = this._store.takeOpError();
     if (error !== undefined) throw error;
+  }
+
+  /** Budget periods in this key's Redis, shared by every process (nodes' `budget` option). @internal */
+  budgetStore(): RedisBudgetStore {
+    return new RedisBudgetStore(this._store, this.key);
   }
 
   /** What Redis holds for the key now (all processes). */

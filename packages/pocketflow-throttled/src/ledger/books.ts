@@ -1,0 +1,129 @@
+/**
+ * The books of one run: what the attempt path tells the ledger and the
+ * budget. `begin` reserves a start's estimate (or refuses it with
+ * `BudgetExceeded`); `end` records the attempt and corrects the reservation.
+ * Only built when a node or flow has a `ledger` or a `budget`.
+ */
+import { BudgetExceeded } from "../errors.js";
+import type { Limiter, TokenUsage } from "../limiters/types.js";
+import type { Weight } from "../limiters/windows.js";
+import { type BudgetAmount, type BudgetRules, type BudgetStore, MemoryBudgetStore } from "./budget.js";
+import { UsageLedger } from "./ledger.js";
+
+/** A reservation held by one attempt. */
+export interface Hold {
+  readonly key: string;
+  readonly period: number;
+  readonly ask: BudgetAmount;
+}
+
+/** Called with each budget alert (the limiter channel's hook; observability subscribes here). */
+export type AlertHook = (message: Readonly<Record<string, unknown>>) => void;
+
+let alertHook: AlertHook | undefined;
+
+/** Sets where budget alerts are published besides `onAlert` (the `pocketflow-throttled:limiter` channel). @internal */
+export function setBudgetAlertHook(hook: AlertHook | undefined): void {
+  alertHook = hook;
+}
+
+/** A store that shares budgets (a `RedisLimiter`'s), if the limiter offers one. */
+function sharedStore(limiter: Limiter): BudgetStore | undefined {
+  const offer = (limiter as { budgetStore?: () => BudgetStore }).budgetStore;
+  return typeof offer === "function" ? offer.call(limiter) : undefined;
+}
+
+export class Books {
+  /** The budget needs a token estimate for every start. */
+  readonly needsEstimate: boolean;
+  private readonly ledger: UsageLedger | undefined;
+  private readonly pricing: UsageLedger;
+  private readonly store: BudgetStore | undefined;
+
+  /**
+   * `memory`: the node's own periods, kept across its runs when the budget
+   * has a `periodSeconds` (a fresh one per run otherwise).
+   */
+  constructor(
+    ledger: UsageLedger | undefined,
+    private readonly budget: BudgetRules | undefined,
+    limiter: Limiter,
+    memory: () => BudgetStore,
+    private readonly source: string,
+  ) {
+    this.ledger = ledger;
+    // Cost limits need prices even without a ledger of the user's.
+    this.pricing = ledger ?? new UsageLedger({ warn: () => {} });
+    this.needsEstimate = budget !== undefined && (budget.maxTokens !== undefined || budget.maxCostUsd !== undefined);
+    if (budget === undefined) this.store = undefined;
+    else if (budget.periodSeconds === undefined) this.store = new MemoryBudgetStore();
+    else this.store = sharedStore(limiter) ?? memory();
+  }
+
+  /** Reserves a start of `unit` weighing `weight`; throws `BudgetExceeded`, or the key function's error. */
+  begin(unit: unknown, weight: Weight): Hold | undefined | Promise<Hold | undefined> {
+    const budget = this.budget;
+    if (budget === undefined) return undefined;
+    const key = budget.key === undefined ? "" : keyOf(budget, unit);
+    const model = budget.model ?? this.pricing.lastModel;
+    const ask: BudgetAmount = {
+      requests: 1,
+      tokens: weight.tokens,
+      costUsd: budget.maxCostUsd === undefined ? 0 : (this.pricing.estimateCost(model, weight.inputTokens, weight.outputTokens) ?? 0),
+    };
+    const reply = (this.store as BudgetStore).reserve(key, ask, budget);
+    const held = (r: Awaited<typeof reply>): Hold => {
+      if (!r.ok) {
+        throw new BudgetExceeded(
+          `${this.source}: a start would cross the budget${key === "" ? "" : ` of ${JSON.stringify(key)}`}: ${r.kind} ${r.limit}, ${r.spent} spent`,
+          { spent: r.spent, limit: r.limit, kind: r.kind, key },
+        );
+      }
+      if (r.alert) this.alert(key, r.spent);
+      return { key, period: r.period, ask };
+    };
+    return reply instanceof Promise ? reply.then(held) : held(reply);
+  }
+
+  /** The attempt ended: record it, and replace its reservation by what it used. */
+  end(unit: unknown, hold: Hold | undefined, value: unknown, usage: number | TokenUsage | undefined, failed: boolean): void | Promise<void> {
+    const recorded = (this.ledger ?? (hold ? this.pricing : undefined))?._attemptEnded(unit, value, usage, failed);
+    if (hold === undefined || recorded === undefined) return;
+    const delta: BudgetAmount = {
+      requests: 0,
+      tokens: recorded.tokens - hold.ask.tokens,
+      costUsd: recorded.costUsd === undefined ? 0 : recorded.costUsd - hold.ask.costUsd,
+    };
+    const budget = this.budget as BudgetRules;
+    const reply = (this.store as BudgetStore).adjust(hold.key, hold.period, delta, budget);
+    const after = (r: Awaited<typeof reply>): void => {
+      if (r.alert) this.alert(hold.key, r.spent);
+    };
+    return reply instanceof Promise ? reply.then(after) : after(reply);
+  }
+
+  /** The start never happened (an abort, a timeout): its reservation is given back. */
+  cancel(hold: Hold): void | Promise<void> {
+    const { requests, tokens, costUsd } = hold.ask;
+    const reply = (this.store as BudgetStore).adjust(hold.key, hold.period, { requests: -requests, tokens: -tokens, costUsd: -costUsd }, this.budget as BudgetRules);
+    return reply instanceof Promise ? reply.then(() => {}) : undefined;
+  }
+
+  private alert(key: string, spent: BudgetAmount): void {
+    const budget = this.budget as BudgetRules;
+    for (const [kind, field] of [["maxCostUsd", "costUsd"], ["maxTokens", "tokens"], ["maxRequests", "requests"]] as const) {
+      const limit = budget[kind];
+      if (limit === undefined || spent[field] < limit * budget.alertAt) continue;
+      const alert = { key, kind, spent: spent[field], limit, alertAt: budget.alertAt };
+      alertHook?.({ type: "budget-alert", source: this.source, ...alert });
+      budget.onAlert?.(alert);
+      return;
+    }
+  }
+}
+
+function keyOf(budget: BudgetRules, unit: unknown): string {
+  const key = (budget.key as (item: unknown) => string)(unit);
+  if (typeof key !== "string") throw new TypeError(`budget.key must return a string, got ${typeof key} ${String(key)}`);
+  return key;
+}
