@@ -34,7 +34,7 @@ export { DEFAULT_ARRIVAL_MARGIN_SECONDS, RateLimiter, type RateLimiterOptions } 
 export { TokenBucket, type TokenBucketOptions } from "./limiters/token-bucket.js";
 export { readUsage } from "./usage.js";
 export { type MicroBatchOptions, type MicroBatchStats, ThrottledMicroBatchNode } from "./micro-batch.js";
-export { type ThrottleOptions, ThrottledParallelBatchNode } from "./nodes.js";
+export { type ThrottleOptions, type ThrottleStats, ThrottledParallelBatchNode } from "./nodes.js";
 export { type AdaptiveNodeStats, type AdaptiveThrottleOptions, AdaptiveThrottledNode } from "./adaptive-node.js";
 export {
   type AdaptiveFlowStats,
@@ -65,3 +65,14 @@ export {
   type RedisPermit,
   RedisStoreError,
 } from "./limiters/redis/index.js";
+export {
+  type CheckpointEntry,
+  CheckpointJournalError,
+  type CheckpointOptions,
+  type CheckpointRedisClient,
+  type CheckpointStore,
+  FileCheckpointStore,
+  type FileCheckpointStoreOptions,
+  RedisCheckpointStore,
+  type RedisCheckpointStoreOptions,
+} from "./checkpoints/index.js";
