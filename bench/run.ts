@@ -10,6 +10,7 @@ import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { benchAdaptive, benchAdaptiveRate } from "./adaptive.js";
 import { benchCompliance } from "./compliance.js";
+import { benchDurable } from "./durable.js";
 import { benchFlow } from "./flow.js";
 import { renderTable, type Row, type SectionResult } from "./lib.js";
 import { benchLimiter } from "./limiter.js";
@@ -28,6 +29,7 @@ const SECTIONS: [id: string, name: string, run: () => Promise<SectionResult | { 
   ["6", "token budgets", benchTokens],
   ["6b", "micro-batching", benchMicroBatch],
   ["7", "redis", benchRedisSection],
+  ["8", "durable batches", benchDurable],
 ];
 
 const args = process.argv.slice(2);
