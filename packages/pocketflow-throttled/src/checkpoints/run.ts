@@ -13,6 +13,7 @@ import { type CheckpointStore, shown } from "./store.js";
  * checkpoint: { store: new FileCheckpointStore("./run.jsonl"), runKey: "translate-2026-12", itemKey: (doc) => doc.id }
  */
 export interface CheckpointOptions<Item = never, Result = unknown> {
+  // The functions are methods, not properties: bivariant parameters let a node's typed options fit the constructor's.
   /** Where finished items are saved (`FileCheckpointStore`, `RedisCheckpointStore`, or your own). */
   store: CheckpointStore;
   /** The run's identity: a re-run with the same key skips every item saved under it. */
@@ -21,17 +22,17 @@ export interface CheckpointOptions<Item = never, Result = unknown> {
    * An item's identity within the run; items of equal keys share one result.
    * @default a SHA-1 of the item's JSON
    */
-  itemKey?: (item: Item, index: number) => string;
+  itemKey?(item: Item, index: number): string;
   /**
    * Turns a result into the saved string.
    * @default JSON.stringify
    */
-  serialize?: (result: Result) => string;
+  serialize?(result: Result): string;
   /**
    * Turns a saved string back into a result.
    * @default JSON.parse
    */
-  deserialize?: (text: string) => Result;
+  deserialize?(text: string): Result;
 }
 
 /** What the runner needs of a node. */
@@ -82,9 +83,9 @@ export async function runCheckpointed<Item, Result>(
 ): Promise<Result[]> {
   const { store, runKey } = options;
   const items = Array.isArray(list) ? (list as Item[]) : Array.from(list);
-  const keyOf = options.itemKey ?? hashKey;
-  const serialize = options.serialize ?? (JSON.stringify as (result: Result) => string);
-  const deserialize = options.deserialize ?? (JSON.parse as (text: string) => Result);
+  const keyOf = options.itemKey?.bind(options) ?? hashKey;
+  const serialize = options.serialize?.bind(options) ?? (JSON.stringify as (result: Result) => string);
+  const deserialize = options.deserialize?.bind(options) ?? (JSON.parse as (text: string) => Result);
   const keys = new Array<string>(items.length);
   for (let i = 0; i < items.length; i++) {
     const key = keyOf(items[i] as Item, i);
