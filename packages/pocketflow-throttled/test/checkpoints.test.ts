@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { trackTimers } from "test-support";
+import { delay, trackTimers } from "test-support";
 import { CheckpointJournalError, FileCheckpointStore } from "../src/checkpoints/index.js";
 import type { CheckpointOptions } from "../src/checkpoints/run.js";
 import { ThrottledMicroBatchNode } from "../src/micro-batch.js";
@@ -155,6 +155,35 @@ describe("checkpoint option", () => {
       expect(timers.pending()).toBe(0);
       // The final flush wrote everything, though flushMs had not passed.
       expect((await readFile(join(dir, "j.jsonl"), "utf8")).trim().split("\n")).toHaveLength(4);
+    } finally {
+      timers.restore();
+    }
+  });
+
+  it("saves what finished and leaves no timer when the run is aborted", async () => {
+    const timers = trackTimers();
+    try {
+      const path = join(dir, "j.jsonl");
+      const controller = new AbortController();
+      class Slow extends ThrottledParallelBatchNode<Shared, number, number> {
+        override async prepAsync(shared: Shared) {
+          return shared.items;
+        }
+        override async execAsync(item: number) {
+          if (item === 3) controller.abort(new Error("stop"));
+          return item;
+        }
+      }
+      const node = new Slow({ maxConcurrent: 1, checkpoint: { store: new FileCheckpointStore(path, { flushMs: 10_000 }), runKey: "r" } });
+      await expect(node.runAsync({ items: [1, 2, 3, 4, 5] }, { signal: controller.signal })).rejects.toThrow("stop");
+      // runAsync rejects at the abort; the node's last save completes just after, without waiting for flushMs.
+      let lines: string[] = [];
+      for (let i = 0; i < 100 && lines.length < 4; i++) {
+        await delay(20);
+        lines = (await readFile(path, "utf8").catch(() => "")).trim().split("\n");
+      }
+      expect(timers.pending()).toBe(0);
+      expect(lines.slice(1).map((l) => JSON.parse(l).v)).toEqual(["1", "2", "3"]);
     } finally {
       timers.restore();
     }
