@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { benchAdaptive, benchAdaptiveRate } from "./adaptive.js";
 import { chartsOf, writeCharts } from "./charts.js";
 import { benchCompliance } from "./compliance.js";
+import { benchDurable } from "./durable.js";
 import { benchFlow } from "./flow.js";
 import { renderTable, type Row, type SectionResult } from "./lib.js";
 import { benchLimiter } from "./limiter.js";
@@ -33,6 +34,7 @@ const SECTIONS: [id: string, name: string, run: () => Promise<SectionResult | { 
   ["6b", "micro-batching", benchMicroBatch],
   ["7", "redis", benchRedisSection],
   ["8", "provider styles", benchProviderStyles],
+  ["9", "durable batches", benchDurable],
 ];
 
 const args = process.argv.slice(2);

@@ -5,7 +5,7 @@
 import { AimdController, bindAimd, checkBounds } from "./adaptive.js";
 import { raw, type Validator } from "./configure.js";
 import type { Limiter } from "./limiters/limiter.js";
-import { THROTTLE_VALIDATORS, type ThrottleOptions, ThrottledParallelBatchNode } from "./nodes.js";
+import { THROTTLE_VALIDATORS, type ThrottleOptions, type ThrottleStats, ThrottledParallelBatchNode } from "./nodes.js";
 import type { AdaptiveBinding } from "./run/attempt.js";
 import type { RunLifecycle } from "./run/pool.js";
 import { checkAbove, checkBetween, checkBoolean, checkCount } from "./validate.js";
@@ -51,7 +51,7 @@ export interface AdaptiveThrottleOptions extends ThrottleOptions {
 }
 
 /** Snapshot of an adaptive node. */
-export interface AdaptiveNodeStats {
+export interface AdaptiveNodeStats extends ThrottleStats {
   currentConcurrent: number;
   totalSuccesses: number;
   totalRateLimits: number;
@@ -146,10 +146,11 @@ export class AdaptiveThrottledNode<S = unknown, Item = unknown, Result = unknown
     return this._aimd.current || this.initialConcurrent;
   }
 
-  /** `{ currentConcurrent, totalSuccesses, totalRateLimits, consecutiveSuccesses }`, true across flow copies. */
-  get stats(): AdaptiveNodeStats {
+  /** `{ currentConcurrent, totalSuccesses, totalRateLimits, consecutiveSuccesses, resumed }`, true across flow copies. */
+  override get stats(): AdaptiveNodeStats {
     const s = this._aimd.stats;
     const stats: AdaptiveNodeStats = {
+      resumed: this._resumed ?? 0,
       currentConcurrent: this.currentConcurrent,
       totalSuccesses: s.totalSuccesses,
       totalRateLimits: s.totalRateLimits,

@@ -40,7 +40,7 @@ export { type LedgerTotals, type LedgerUsage, type RecordOptions, UsageLedger, t
 export type { LedgerOptions } from "./ledger/options.js";
 export { DEFAULT_PRICES, type ModelPrice, type PriceTable, priceOf } from "./ledger/prices.js";
 export { type MicroBatchOptions, type MicroBatchStats, ThrottledMicroBatchNode } from "./micro-batch.js";
-export { type ThrottleOptions, ThrottledParallelBatchNode } from "./nodes.js";
+export { type ThrottleOptions, type ThrottleStats, ThrottledParallelBatchNode } from "./nodes.js";
 export { type AdaptiveNodeStats, type AdaptiveThrottleOptions, AdaptiveThrottledNode } from "./adaptive-node.js";
 export {
   type AdaptiveFlowStats,
@@ -81,3 +81,15 @@ export {
   type OfficialNodeOf,
 } from "./interop/to-official.js";
 export { fromOfficialNode, OfficialNode, type OfficialNodeLike } from "./interop/from-official.js";
+
+export {
+  type CheckpointEntry,
+  CheckpointJournalError,
+  type CheckpointOptions,
+  type CheckpointRedisClient,
+  type CheckpointStore,
+  FileCheckpointStore,
+  type FileCheckpointStoreOptions,
+  RedisCheckpointStore,
+  type RedisCheckpointStoreOptions,
+} from "./checkpoints/index.js";

@@ -4,9 +4,8 @@
  * N × batchSize items. A batch that fails for good is split in halves down
  * to the bad item, so one bad item costs only itself.
  */
-import { batchItems } from "pocketflow";
 import { raw, type Validator } from "./configure.js";
-import { type ThrottleOptions, ThrottledParallelBatchNode } from "./nodes.js";
+import { type ThrottleOptions, type ThrottleStats, ThrottledParallelBatchNode } from "./nodes.js";
 import type { TokenUsage } from "./limiters/limiter.js";
 import type { Weight } from "./limiters/windows.js";
 import { estimateWeight, type UnitHooks, usageWeight } from "./run/attempt.js";
@@ -40,7 +39,7 @@ export interface MicroBatchOptions extends ThrottleOptions {
 class BatchShapeError extends TypeError {}
 
 /** Counters of the last run. */
-export interface MicroBatchStats {
+export interface MicroBatchStats extends ThrottleStats {
   /** Items taken from `prepAsync`. */
   totalItems: number;
   /** Calls of `execBatchAsync`, attempts and split halves included. */
@@ -117,14 +116,18 @@ export class ThrottledMicroBatchNode<S = unknown, Item = unknown, Result = unkno
     throw new Error(`${this.constructor.name} must implement execBatchAsync(items)`);
   }
 
-  /** `{ totalItems, apiCalls, splits }` of the last run. */
-  get stats(): MicroBatchStats {
-    return { ...this._stats };
+  /** `{ totalItems, apiCalls, splits, resumed }` of the last run. */
+  override get stats(): MicroBatchStats {
+    return { ...this._stats, resumed: this._resumed ?? 0 };
   }
 
-  override async _execAsync(items: Iterable<Item> | null | undefined, signal?: AbortSignal): Promise<Result[]> {
+  /** Packs the items into batches and runs them; `onResult` sees each item's result (durable runs save there). @internal */
+  override async _runItems(
+    list: Iterable<Item>,
+    signal: AbortSignal | undefined,
+    onResult?: (index: number, result: Result) => void,
+  ): Promise<Result[]> {
     const self = raw(this);
-    const list = batchItems(items, self, "prepAsync");
     const iterator = list[Symbol.iterator]();
     const stats = self._stats;
     Object.assign(stats, { totalItems: 0, apiCalls: 0, splits: 0 });
@@ -160,7 +163,10 @@ export class ThrottledMicroBatchNode<S = unknown, Item = unknown, Result = unkno
       self._batchHooks(),
       nextBatch,
       (_index, out, batch) => {
-        for (let i = 0; i < out.length; i++) results[batch.offset + i] = out[i] as Result;
+        for (let i = 0; i < out.length; i++) {
+          results[batch.offset + i] = out[i] as Result;
+          onResult?.(batch.offset + i, out[i] as Result);
+        }
       },
       // No more workers than batches can exist (one item each at least).
       Array.isArray(list) ? list.length : Number.POSITIVE_INFINITY,

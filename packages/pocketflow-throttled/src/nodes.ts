@@ -24,6 +24,7 @@ import { DONE, RunLifecycle, runPool } from "./run/pool.js";
 import type { WindowLimit } from "./limiters/windows.js";
 import { composePolicies, type RefusalKind, type RetryPolicy } from "./run/retry.js";
 import { checkBoolean, checkCount, checkOptionalCount, checkPositive } from "./validate.js";
+import { type CheckpointOptions, checkCheckpoint, runCheckpointed } from "./checkpoints/run.js";
 
 /** Options of a `ThrottledParallelBatchNode` (each also settable as a class field; the constructor wins). */
 export interface ThrottleOptions extends LimitOptions, LedgerOptions {
@@ -77,6 +78,19 @@ export interface ThrottleOptions extends LimitOptions, LedgerOptions {
    * @default true
    */
   observeHeaders?: boolean;
+  /**
+   * Makes the batch durable: each finished item is saved to `store` under
+   * `runKey`, and a re-run with the same `runKey` takes saved results
+   * instead of running their items again (see docs/durable.md).
+   * @default undefined (nothing saved)
+   */
+  checkpoint?: CheckpointOptions;
+}
+
+/** Counters of the last run. */
+export interface ThrottleStats {
+  /** Items whose saved result (`checkpoint`) was taken instead of running them. */
+  resumed: number;
 }
 
 const optionalCount = (name: string): Validator => (v) => checkOptionalCount(name, v);
@@ -96,6 +110,7 @@ export const THROTTLE_VALIDATORS: Readonly<Record<string, Validator>> = {
   propagateRateLimit: flag("propagateRateLimit"),
   limiter: checkLimiterOption,
   observeHeaders: flag("observeHeaders"),
+  checkpoint: checkCheckpoint,
 };
 
 /**
@@ -150,6 +165,10 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
   declare ledger: UsageLedger | undefined;
   declare budget: BudgetOptions<Item> | undefined;
 
+  declare checkpoint: CheckpointOptions<Item, Result> | undefined;
+  /** @internal */
+  declare _resumed: number;
+
   /** @internal */
   protected static _validators: Readonly<Record<string, Validator>> = THROTTLE_VALIDATORS;
   /** @internal */
@@ -163,6 +182,7 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
     propagateRateLimit: false,
     limiter: undefined,
     observeHeaders: true,
+    checkpoint: undefined,
   };
 
   constructor(options: ThrottleOptions = {}) {
@@ -174,6 +194,11 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
     const ctor = new.target as unknown as typeof ThrottledParallelBatchNode;
     // biome-ignore lint/correctness/noConstructorReturn: the proxy keeps constructor options over subclass fields (see configure.ts)
     return configure(this, options, ctor._validators, ctor._defaults);
+  }
+
+  /** `{ resumed }` of the last run. */
+  get stats(): ThrottleStats {
+    return { resumed: this._resumed ?? 0 };
   }
 
   /** True for a rate-limit error; override to recognise a client's own errors. */
@@ -272,18 +297,34 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
   override async _execAsync(items: Iterable<Item> | null | undefined, signal?: AbortSignal): Promise<Result[]> {
     const self = raw(this);
     const list = batchItems(items, self, "prepAsync");
+    self._resumed = 0;
+    if (self.checkpoint !== undefined) return runCheckpointed(self, self.checkpoint, list, signal);
+    return self._runItems(list, signal);
+  }
+
+  /** Runs the items; `onResult` sees each result as it comes in (durable runs save there). @internal */
+  async _runItems(
+    list: Iterable<Item>,
+    signal: AbortSignal | undefined,
+    onResult?: (index: number, result: Result) => void,
+  ): Promise<Result[]> {
     const results: Result[] = Array.isArray(list) ? new Array<Result>(list.length) : [];
     const iterator = list[Symbol.iterator]();
-    await self._runUnits<Item, Result>(
+    await this._runUnits<Item, Result>(
       signal,
-      self._itemHooks(),
+      this._itemHooks(),
       () => {
         const step = iterator.next();
         return step.done ? DONE : step.value;
       },
-      (index, result) => {
-        results[index] = result;
-      },
+      onResult
+        ? (index, result) => {
+            results[index] = result;
+            onResult(index, result);
+          }
+        : (index, result) => {
+            results[index] = result;
+          },
       Array.isArray(list) ? list.length : Number.POSITIVE_INFINITY,
     );
     return results;

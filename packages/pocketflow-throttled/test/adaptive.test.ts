@@ -78,7 +78,7 @@ describe("AdaptiveThrottledNode options", () => {
     const node = new AdaptiveThrottledNode({ initialConcurrent: 7 });
 
     expect(node.currentConcurrent).toBe(7);
-    expect(node.stats).toEqual({ currentConcurrent: 7, totalSuccesses: 0, totalRateLimits: 0, consecutiveSuccesses: 0 });
+    expect(node.stats).toEqual({ currentConcurrent: 7, totalSuccesses: 0, totalRateLimits: 0, consecutiveSuccesses: 0, resumed: 0 });
   });
 
   it("lets constructor options win over subclass fields", () => {
@@ -156,7 +156,7 @@ describe("AdaptiveThrottledNode adaptation", () => {
 
     await runBatch(node, [0]);
 
-    expect(node.stats).toEqual({ currentConcurrent: 4, totalSuccesses: 1, totalRateLimits: 1, consecutiveSuccesses: 1 });
+    expect(node.stats).toEqual({ currentConcurrent: 4, totalSuccesses: 1, totalRateLimits: 1, consecutiveSuccesses: 1, resumed: 0 });
   });
 
   it("never backs off below minConcurrent", async () => {
@@ -174,7 +174,7 @@ describe("AdaptiveThrottledNode adaptation", () => {
 
     await runBatch(node, [0, 1, 2]);
 
-    expect(node.stats).toEqual({ currentConcurrent: 2, totalSuccesses: 3, totalRateLimits: 0, consecutiveSuccesses: 0 });
+    expect(node.stats).toEqual({ currentConcurrent: 2, totalSuccesses: 3, totalRateLimits: 0, consecutiveSuccesses: 0, resumed: 0 });
   });
 
   it("steps up to floor(current x recoveryFactor), capped at maxConcurrent", async () => {
@@ -193,7 +193,7 @@ describe("AdaptiveThrottledNode adaptation", () => {
     await runBatch(node, [0, 1, 2, 3]);
 
     // 0 and 1 succeed, 2 is rate-limited (streak to 0), then 2 again and 3 succeed.
-    expect(node.stats).toEqual({ currentConcurrent: 1, totalSuccesses: 4, totalRateLimits: 1, consecutiveSuccesses: 2 });
+    expect(node.stats).toEqual({ currentConcurrent: 1, totalSuccesses: 4, totalRateLimits: 1, consecutiveSuccesses: 2, resumed: 0 });
   });
 
   it("applies a backoff live to the running batch", async () => {
@@ -262,7 +262,7 @@ describe("AdaptiveThrottledNode adaptation", () => {
     const node = new Fails({ initialConcurrent: 8 });
 
     await expect(runBatch(node, [0])).rejects.toBe(failure);
-    expect(node.stats).toEqual({ currentConcurrent: 8, totalSuccesses: 0, totalRateLimits: 0, consecutiveSuccesses: 0 });
+    expect(node.stats).toEqual({ currentConcurrent: 8, totalSuccesses: 0, totalRateLimits: 0, consecutiveSuccesses: 0, resumed: 0 });
   });
 });
 
@@ -365,7 +365,7 @@ describe("AdaptiveThrottledNode state across runs and flows", () => {
     await new AsyncFlow(node).runAsync(shared);
 
     expect(shared.results).toEqual([0, 1, 2, 3]);
-    expect(node.stats).toEqual({ currentConcurrent: 4, totalSuccesses: 4, totalRateLimits: 1, consecutiveSuccesses: 3 });
+    expect(node.stats).toEqual({ currentConcurrent: 4, totalSuccesses: 4, totalRateLimits: 1, consecutiveSuccesses: 3, resumed: 0 });
   });
 
   it("carries what it learned into the next run", async () => {
@@ -399,7 +399,7 @@ describe("AdaptiveThrottledNode state across runs and flows", () => {
 
     node.resetAdaptiveState();
 
-    expect(node.stats).toEqual({ currentConcurrent: 8, totalSuccesses: 0, totalRateLimits: 0, consecutiveSuccesses: 0 });
+    expect(node.stats).toEqual({ currentConcurrent: 8, totalSuccesses: 0, totalRateLimits: 0, consecutiveSuccesses: 0, resumed: 0 });
   });
 });
 

@@ -289,7 +289,7 @@ describe("ThrottledMicroBatchNode results", () => {
     await node.runAsync(shared);
 
     expect(shared.results).toEqual([]);
-    expect(node.stats).toEqual({ totalItems: 0, apiCalls: 0, splits: 0 });
+    expect(node.stats).toEqual({ totalItems: 0, apiCalls: 0, splits: 0, resumed: 0 });
   });
 
   it("rejects a batch answer of another length with an error naming both lengths", async () => {
@@ -328,7 +328,7 @@ describe("ThrottledMicroBatchNode results", () => {
     const node = new ShortWhenLarge({ batchSize: 4 });
 
     await expect(node.runAsync({ items: range(1, 4) })).rejects.toThrow(/returned 3 results for a batch of 4 items/);
-    expect(node.stats).toEqual({ totalItems: 4, apiCalls: 1, splits: 0 });
+    expect(node.stats).toEqual({ totalItems: 4, apiCalls: 1, splits: 0, resumed: 0 });
   });
 
   it("rejects naming execBatchAsync when a subclass does not implement it", async () => {
@@ -390,7 +390,7 @@ describe("ThrottledMicroBatchNode splitting", () => {
     const run = node.runAsync({ items: range(1, 8) });
 
     await expect(run).rejects.toMatchObject({ batch: range(1, 8) });
-    expect(node.stats).toEqual({ totalItems: 8, apiCalls: 1, splits: 0 });
+    expect(node.stats).toEqual({ totalItems: 8, apiCalls: 1, splits: 0, resumed: 0 });
     expect(fallback).not.toHaveBeenCalled();
   });
 
@@ -414,7 +414,7 @@ describe("ThrottledMicroBatchNode splitting", () => {
 
     expect(shared.results).toEqual(["r1", "fallback 2"]);
     expect(node.calls).toEqual(expect.arrayContaining([[1, 2], [1, 2], [1], [2], [2]]));
-    expect(node.stats).toEqual({ totalItems: 2, apiCalls: 5, splits: 1 });
+    expect(node.stats).toEqual({ totalItems: 2, apiCalls: 5, splits: 1, resumed: 0 });
   });
 
   it("never splits a batch that failed on a rate limit: with no re-runs left it rejects with the provider's error after one call", async () => {
@@ -428,7 +428,7 @@ describe("ThrottledMicroBatchNode splitting", () => {
     const node = new RateLimited({ batchSize: 4, maxRateLimitRetries: 0 });
 
     await expect(node.runAsync({ items: range(1, 4) })).rejects.toBe(limited);
-    expect(node.stats).toEqual({ totalItems: 4, apiCalls: 1, splits: 0 });
+    expect(node.stats).toEqual({ totalItems: 4, apiCalls: 1, splits: 0, resumed: 0 });
   });
 
   it("retries a rate-limited batch whole, within maxRetries", async () => {
@@ -446,7 +446,7 @@ describe("ThrottledMicroBatchNode splitting", () => {
 
     expect(shared.results).toEqual(answers(range(1, 4)));
     expect(node.calls).toEqual([range(1, 4), range(1, 4)]);
-    expect(node.stats).toEqual({ totalItems: 4, apiCalls: 2, splits: 0 });
+    expect(node.stats).toEqual({ totalItems: 4, apiCalls: 2, splits: 0, resumed: 0 });
   });
 
   it("makes no further call once the run has failed: a batch still in flight is neither retried nor split", async () => {
@@ -522,7 +522,7 @@ describe("ThrottledMicroBatchNode stats", () => {
 
     await node.runAsync({ items: range(1, 10) });
 
-    expect(node.stats).toEqual({ totalItems: 10, apiCalls: 7, splits: 2 });
+    expect(node.stats).toEqual({ totalItems: 10, apiCalls: 7, splits: 2, resumed: 0 });
   });
 
   it("starts the counters again on each run", async () => {
@@ -531,7 +531,7 @@ describe("ThrottledMicroBatchNode stats", () => {
 
     await node.runAsync({ items: range(1, 3) });
 
-    expect(node.stats).toEqual({ totalItems: 3, apiCalls: 2, splits: 0 });
+    expect(node.stats).toEqual({ totalItems: 3, apiCalls: 2, splits: 0, resumed: 0 });
   });
 
   it("returns a copy that later runs do not change", async () => {
@@ -541,7 +541,7 @@ describe("ThrottledMicroBatchNode stats", () => {
 
     await node.runAsync({ items: range(1, 6) });
 
-    expect(before).toEqual({ totalItems: 2, apiCalls: 1, splits: 0 });
+    expect(before).toEqual({ totalItems: 2, apiCalls: 1, splits: 0, resumed: 0 });
   });
 });
 
