@@ -4,7 +4,7 @@
  * N × batchSize items. A batch that fails for good is split in halves down
  * to the bad item, so one bad item costs only itself.
  */
-import { batchItems } from "pocketflow";
+import { batchItems } from "pocketflow-ts";
 import { raw, type Validator } from "./configure.js";
 import { type ThrottleOptions, ThrottledParallelBatchNode } from "./nodes.js";
 import type { TokenUsage } from "./limiters/limiter.js";
