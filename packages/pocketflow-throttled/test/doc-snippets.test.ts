@@ -44,7 +44,7 @@ async function markdownFiles(): Promise<string[]> {
 }
 
 let project: TempProject | undefined;
-let snippets: Snippet[] = [];
+const snippets: Snippet[] = [];
 /** Diagnostics per snippet (`where`), formatted. */
 const errors = new Map<string, string[]>();
 
