@@ -5,7 +5,7 @@
  * (a pull pool of C workers, each running `new AsyncFlow(start).runAsync`
  * with the instance's params). Reports the best of `repeats` timed runs.
  */
-import { AsyncFlow, AsyncNode } from "pocketflow";
+import { AsyncFlow, AsyncNode } from "pocketflow-ts";
 import { ThrottledAsyncParallelBatchFlow } from "pocketflow-throttled";
 import { barePool, collect, report } from "./common.mjs";
 

@@ -4,7 +4,7 @@
  * Variants: bare, p-limit, parallel-node, throttled-node.
  */
 import pLimit from "p-limit";
-import { AsyncParallelBatchNode } from "pocketflow";
+import { AsyncParallelBatchNode } from "pocketflow-ts";
 import { ThrottledParallelBatchNode } from "pocketflow-throttled";
 import { barePool, checkResults, collect, noop, report, runNoopBatch } from "./common.mjs";
 

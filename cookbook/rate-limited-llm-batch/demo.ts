@@ -9,7 +9,7 @@
  * 3. told nothing (`learnLimits: true`): one call runs alone, its answer's
  *    `x-ratelimit-*` headers state the limits, the rest run under them.
  */
-import { AsyncFlow, AsyncParallelBatchNode } from "pocketflow";
+import { AsyncFlow, AsyncParallelBatchNode } from "pocketflow-ts";
 import { type ThrottleOptions, ThrottledParallelBatchNode } from "pocketflow-throttled";
 import { type ProviderLimits, startSimulatedProvider } from "pocketflow-throttled/testing";
 import { BatchProgress } from "./progress.js";

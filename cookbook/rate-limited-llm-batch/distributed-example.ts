@@ -8,7 +8,7 @@
 import { spawn } from "node:child_process";
 import { dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { AsyncFlow } from "pocketflow";
+import { AsyncFlow } from "pocketflow-ts";
 import { RedisLimiter, ThrottledParallelBatchNode } from "pocketflow-throttled";
 import { startDemoProvider } from "./utils.js";
 

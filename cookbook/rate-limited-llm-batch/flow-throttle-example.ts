@@ -12,7 +12,7 @@
  *
  *   npx tsx flow-throttle-example.ts
  */
-import { AsyncNode } from "pocketflow";
+import { AsyncNode } from "pocketflow-ts";
 import {
   type FlowThrottleStats,
   FlowPresets,

@@ -12,7 +12,7 @@
  * prints the time and the 429s each way provoked, counted by the server.
  */
 import { parseArgs } from "node:util";
-import { AsyncBatchNode, AsyncFlow, AsyncNode, AsyncParallelBatchNode } from "pocketflow";
+import { AsyncBatchNode, AsyncFlow, AsyncNode, AsyncParallelBatchNode } from "pocketflow-ts";
 import {
   type Limiter,
   Presets,

@@ -11,7 +11,7 @@
  *
  *   npx tsx parameterized-flow-example.ts
  */
-import { AsyncNode } from "pocketflow";
+import { AsyncNode } from "pocketflow-ts";
 import { type FlowThrottleStats, ThrottledAsyncParallelBatchFlow } from "pocketflow-throttled";
 import { callLlm, isMain, secondsSince, type SimulatedProvider, sleep, startDemoProvider } from "./utils.js";
 

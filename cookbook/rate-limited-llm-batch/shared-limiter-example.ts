@@ -12,7 +12,7 @@
  *
  *   npx tsx shared-limiter-example.ts
  */
-import { AsyncNode } from "pocketflow";
+import { AsyncNode } from "pocketflow-ts";
 import { LimiterRegistry, ThrottledAsyncParallelBatchFlow, ThrottledParallelBatchNode } from "pocketflow-throttled";
 import { callLlm, isMain, type ProviderName, secondsSince, type SimulatedProvider, startDemoProvider } from "./utils.js";
 

@@ -2,7 +2,7 @@
  * `AdaptiveThrottledBatchFlow`: the throttled flow plus a binding of the one
  * `AimdController`, fed by the `RateLimitHit`s its instances fail with.
  */
-import type { AnyNode } from "pocketflow";
+import type { AnyNode } from "pocketflow-ts";
 import { AimdController, bindAimd, checkBounds } from "./adaptive.js";
 import { raw, type Validator } from "./configure.js";
 import { FLOW_VALIDATORS, type FlowThrottleOptions, type FlowThrottleStats, ThrottledAsyncParallelBatchFlow } from "./flows.js";

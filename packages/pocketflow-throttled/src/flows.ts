@@ -4,7 +4,7 @@
  * starts per minute; `AdaptiveThrottledBatchFlow` adapts that concurrency
  * when an instance fails with a `RateLimitHit`.
  */
-import { type Action, type AnyNode, AsyncParallelBatchFlow, BaseNode, batchItems, type Params } from "pocketflow";
+import { type Action, type AnyNode, AsyncParallelBatchFlow, BaseNode, batchItems, type Params } from "pocketflow-ts";
 
 import { configure, raw, type Validator } from "./configure.js";
 import { classifyError } from "./detect.js";

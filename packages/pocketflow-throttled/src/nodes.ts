@@ -5,7 +5,7 @@
  * item) and one attempt path; every attempt takes its own start, so retries
  * count against the window.
  */
-import { AsyncParallelBatchNode, batchItems } from "pocketflow";
+import { AsyncParallelBatchNode, batchItems } from "pocketflow-ts";
 import { configure, raw, type Validator } from "./configure.js";
 import { classifyError, isRateLimitError, retryAfterOf } from "./detect.js";
 import { checkLimiterOption, type Limiter, type TokenUsage } from "./limiters/limiter.js";

@@ -5,7 +5,7 @@ import { Gauge, deferred, delay, flush } from "test-support";
 import { describe, expect, it } from "vitest";
 import { fromBottleneck, fromPLimit } from "../src/index.js";
 import type { Limiter } from "../src/limiters/types.js";
-import { AsyncNode } from "pocketflow";
+import { AsyncNode } from "pocketflow-ts";
 import { ThrottledAsyncParallelBatchFlow } from "../src/flows.js";
 import { ThrottledParallelBatchNode } from "../src/nodes.js";
 import { LimiterRegistry } from "../src/registry.js";

@@ -1,4 +1,4 @@
-import { AsyncFlow } from "pocketflow";
+import { AsyncFlow } from "pocketflow-ts";
 import { describe, expect, it } from "vitest";
 import { AdaptiveThrottledNode, RateLimiter, RateLimitHit } from "../src/index.js";
 import { deferred, delay, flush } from "test-support";

@@ -81,7 +81,7 @@ async function compileAndRun(setting: Setting): Promise<Outcome> {
       "tsconfig.json": JSON.stringify(tsconfig, null, 2),
       "src/fixture.ts": await readFile(FIXTURE, "utf8"),
     },
-    { pocketflow: POCKETFLOW, "pocketflow-throttled": THROTTLED },
+    { "pocketflow-ts": POCKETFLOW, "pocketflow-throttled": THROTTLED },
   );
   projects.push(project);
   await project.tsc();

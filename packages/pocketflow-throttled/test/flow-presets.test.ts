@@ -1,4 +1,4 @@
-import { AsyncNode, type Params } from "pocketflow";
+import { AsyncNode, type Params } from "pocketflow-ts";
 import { describe, expect, it } from "vitest";
 import { AdaptiveThrottledBatchFlow } from "../src/adaptive-flow.js";
 import { ThrottledAsyncParallelBatchFlow } from "../src/flows.js";

@@ -1,4 +1,4 @@
-import { type Action, AsyncFlow, AsyncNode, type Params } from "pocketflow";
+import { type Action, AsyncFlow, AsyncNode, type Params } from "pocketflow-ts";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { RateLimitHit } from "../src/errors.js";
 import { AdaptiveThrottledBatchFlow } from "../src/adaptive-flow.js";
@@ -999,7 +999,7 @@ describe("AdaptiveThrottledBatchFlow: stats", () => {
 
 describe("ThrottledAsyncParallelBatchFlow token budget (maxTokensPerMinute)", () => {
   it("reserves estimateTokens(params) per instance in its limiter and settles with usageOf", async () => {
-    const { AsyncNode, AsyncFlow: Flow } = await import("pocketflow");
+    const { AsyncNode, AsyncFlow: Flow } = await import("pocketflow-ts");
     const { RateLimiter: Limiter, ThrottledAsyncParallelBatchFlow: TFlow } = await import("../src/index.js");
     const limiter = new Limiter({ maxConcurrent: 10, maxTokensPerWindow: 1000, windowSeconds: 60 });
     class Work extends AsyncNode<{ used: Record<string, number> }> {

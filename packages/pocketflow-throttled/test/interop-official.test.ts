@@ -6,7 +6,7 @@ import {
   Node as OfficialNodeClass,
   ParallelBatchFlow as OfficialParallelBatchFlow,
 } from "official-pocketflow";
-import { AsyncFlow, AsyncNode } from "pocketflow";
+import { AsyncFlow, AsyncNode } from "pocketflow-ts";
 import { Gauge, delay, deferred } from "test-support";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { asOfficialNode, fromOfficialNode } from "../src/index.js";

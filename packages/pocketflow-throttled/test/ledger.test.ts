@@ -4,7 +4,7 @@ import { UsageLedger } from "../src/ledger/ledger.js";
 import { DEFAULT_PRICES, priceOf } from "../src/ledger/prices.js";
 import { ThrottledParallelBatchNode } from "../src/nodes.js";
 import { type FlowResult, ThrottledAsyncParallelBatchFlow } from "../src/flows.js";
-import { AsyncNode } from "pocketflow";
+import { AsyncNode } from "pocketflow-ts";
 import { flush } from "test-support";
 import { booksFor } from "../src/ledger/options.js";
 import { RateLimiter } from "../src/limiters/sliding-window.js";

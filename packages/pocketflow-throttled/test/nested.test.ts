@@ -1,4 +1,4 @@
-import { AsyncFlow, AsyncNode, type Params } from "pocketflow";
+import { AsyncFlow, AsyncNode, type Params } from "pocketflow-ts";
 import { describe, expect, it } from "vitest";
 import { ThrottledAsyncParallelBatchFlow } from "../src/flows.js";
 import { ThrottledParallelBatchNode } from "../src/nodes.js";

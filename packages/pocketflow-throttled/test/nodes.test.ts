@@ -1,4 +1,4 @@
-import { AsyncFlow } from "pocketflow";
+import { AsyncFlow } from "pocketflow-ts";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   type AcquireOptions,

@@ -4,7 +4,7 @@
  * maxWaitSeconds fails with LimiterTimeout, and the limit options become
  * the windows of the node's own limiter.
  */
-import { AsyncNode } from "pocketflow";
+import { AsyncNode } from "pocketflow-ts";
 import { delay } from "test-support";
 import { describe, expect, it } from "vitest";
 import {

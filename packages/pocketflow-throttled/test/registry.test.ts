@@ -1,4 +1,4 @@
-import { AsyncNode, AsyncParallelBatchNode, type Params } from "pocketflow";
+import { AsyncNode, AsyncParallelBatchNode, type Params } from "pocketflow-ts";
 import { afterEach, describe, expect, it } from "vitest";
 import { ThrottledAsyncParallelBatchFlow } from "../src/flows.js";
 import { RateLimiter } from "../src/limiters/sliding-window.js";

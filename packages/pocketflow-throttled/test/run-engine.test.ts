@@ -3,7 +3,7 @@
  * back, what a huge retry hint does, what a flow does when its limiter fails,
  * and what a hook returning nonsense does.
  */
-import { AsyncFlow, AsyncNode, sleep } from "pocketflow";
+import { AsyncFlow, AsyncNode, sleep } from "pocketflow-ts";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   type AcquireOptions,

@@ -122,6 +122,26 @@ function startAll<T, R>(items: Iterable<T>, start: (item: T) => Promise<R>): Pro
 }
 
 /**
+ * A second constructor argument to a flow that takes only a start node, from
+ * plain JavaScript (TypeScript rejects it): options such as `maxConcurrent`
+ * would be dropped without a word, so it is a TypeError.
+ */
+function rejectExtraArguments(flow: object, count: number, extra: unknown): void {
+  if (count <= 1) return;
+  let shown: string;
+  try {
+    shown = typeof extra === "function" ? `a function` : (JSON.stringify(extra) ?? String(extra));
+  } catch {
+    shown = Object.prototype.toString.call(extra);
+  }
+  throw new TypeError(
+    `new ${nodeName(flow)}(start) takes one argument, the start node; got ${count}, the second being ${shown}. ` +
+      "Options such as maxConcurrent belong to the throttled flows of pocketflow-throttled " +
+      "(e.g. ThrottledAsyncParallelBatchFlow)",
+  );
+}
+
+/**
  * The items of a batch: `undefined`/`null` is an empty batch, any iterable is
  * taken as is, anything else is a clear error. For extension packages.
  */
@@ -344,6 +364,8 @@ export class Flow<S = unknown, P = unknown> extends BaseNode<S, P, Action | unde
 
   constructor(start?: AnyNode<S>) {
     super();
+    // biome-ignore lint/complexity/noArguments: the count of what plain JavaScript passed, beyond the signature
+    rejectExtraArguments(this, arguments.length, arguments[1]);
     this.startNode = start;
   }
 
@@ -537,6 +559,8 @@ export class AsyncFlow<S = unknown, P = unknown, E = Action | undefined> extends
 
   constructor(start?: AnyNode<S>) {
     super();
+    // biome-ignore lint/complexity/noArguments: the count of what plain JavaScript passed, beyond the signature
+    rejectExtraArguments(this, arguments.length, arguments[1]);
     this.startNode = start;
   }
 

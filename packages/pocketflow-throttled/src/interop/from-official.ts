@@ -4,7 +4,7 @@
  * `AsyncFlow` (throttled or not) runs it. Typed structurally: the official
  * package is not a dependency.
  */
-import { type Action, AsyncNode } from "pocketflow";
+import { type Action, AsyncNode } from "pocketflow-ts";
 
 /** The part of an official node (`BaseNode` and every subclass, flows included) the adapter calls. */
 export interface OfficialNodeLike<S = unknown> {

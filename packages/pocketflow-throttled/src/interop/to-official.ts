@@ -5,7 +5,7 @@
  * and the adapter is a real subclass of it, so `next`, `on`, `clone` and the
  * official `Flow` treat it like any official node.
  */
-import type { Action, AnyNode, Params } from "pocketflow";
+import type { Action, AnyNode, Params } from "pocketflow-ts";
 
 /** The part of an official `BaseNode` the adapter builds on. */
 export interface OfficialBaseNodeLike {

@@ -7,7 +7,7 @@
  * The in-process fast path (`tryFast` / `call` / `finishFast`) takes a start
  * synchronously from the limiter's gate and allocates nothing of its own.
  */
-import { sleep } from "pocketflow";
+import { sleep } from "pocketflow-ts";
 import { headersOf, quotaViolationsOf } from "../detect.js";
 import { BudgetExceeded, LimiterTimeout } from "../errors.js";
 import type { Books, Hold } from "../ledger/books.js";

@@ -3,7 +3,7 @@
  * options: no retries): the per-minute 429 with its hint in the body, the
  * per-day 429 that fails fast, for a node and for a throttled flow.
  */
-import { AsyncNode } from "pocketflow";
+import { AsyncNode } from "pocketflow-ts";
 import { describe, expect, it } from "vitest";
 import { QuotaExhausted } from "../../src/errors.js";
 import { type FlowResult, ThrottledAsyncParallelBatchFlow } from "../../src/flows.js";

@@ -5,7 +5,7 @@
  * batch, a flow without a start node and unknown registry or preset names are
  * clear errors too.
  */
-import { AsyncFlow, AsyncNode } from "pocketflow";
+import { AsyncFlow, AsyncNode } from "pocketflow-ts";
 import { afterEach, describe, expect, it } from "vitest";
 import { AdaptiveThrottledBatchFlow } from "../../src/adaptive-flow.js";
 import { ThrottledAsyncParallelBatchFlow } from "../../src/flows.js";

@@ -9,7 +9,7 @@
  * stays within [min, max]; no promise rejection goes unhandled.
  */
 import fc from "fast-check";
-import { AsyncFlow, AsyncNode } from "pocketflow";
+import { AsyncFlow, AsyncNode } from "pocketflow-ts";
 import { afterEach, describe, expect, it } from "vitest";
 import { deferred } from "test-support";
 import { RateLimitHit } from "../../src/errors.js";

@@ -3,7 +3,7 @@
  * and live resizes (limiter-level properties live in test/limiter-properties.test.ts).
  */
 import fc from "fast-check";
-import { AsyncNode } from "pocketflow";
+import { AsyncNode } from "pocketflow-ts";
 import { afterEach, describe, expect, it } from "vitest";
 import { deferred } from "test-support";
 import { RateLimitHit } from "../../src/errors.js";
