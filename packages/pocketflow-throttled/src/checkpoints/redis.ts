@@ -3,7 +3,7 @@
  * spread over several processes or machines. Saves of the same moment go
  * out as one HSET; a load streams the hash with HSCAN.
  */
-import { createRequire } from "node:module";
+import { loadIoredis } from "../limiters/redis/store.js";
 import { WriteBatcher } from "./batcher.js";
 import { type CheckpointEntry, type CheckpointStore, shown } from "./store.js";
 
@@ -112,17 +112,6 @@ export class RedisCheckpointStore implements CheckpointStore {
 }
 
 function openClient(url: string): CheckpointRedisClient {
-  const require = createRequire(import.meta.url);
-  let mod: unknown;
-  try {
-    mod = require("ioredis");
-  } catch (error) {
-    throw new Error(
-      `RedisCheckpointStore needs the "ioredis" package to connect to ${url.replace(/\/\/[^@/]*@/, "//***@")}: install it with \`npm install ioredis\` (an optional peer dependency of pocketflow-throttled), or pass an ioredis client as \`redis\``,
-      { cause: error },
-    );
-  }
-  const m = mod as { Redis?: unknown; default?: unknown };
-  const Redis = (m.Redis ?? m.default ?? mod) as new (url: string, options: Record<string, unknown>) => CheckpointRedisClient;
+  const Redis = loadIoredis<CheckpointRedisClient>("RedisCheckpointStore", url);
   return new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 });
 }

@@ -72,21 +72,26 @@ export function describeStore(redis: string | RedisClientLike): string {
   return `${host ?? "127.0.0.1"}:${port ?? 6379}`;
 }
 
-type RedisConstructor = new (url: string, options: Record<string, unknown>) => RedisClientLike;
+type RedisConstructor<C> = new (url: string, options: Record<string, unknown>) => C;
 
-function loadIoredis(url: string): RedisConstructor {
+/**
+ * The optional `ioredis` peer's client class, loaded only when a URL is
+ * given; `owner` names who needs it in the error when it is missing. The one
+ * place that resolves it (the CommonJS build rewrites its module URL).
+ */
+export function loadIoredis<C = RedisClientLike>(owner: string, url: string): RedisConstructor<C> {
   const require = createRequire(import.meta.url);
   let mod: unknown;
   try {
     mod = require("ioredis");
   } catch (error) {
     throw new Error(
-      `RedisLimiter needs the "ioredis" package to connect to ${describeStore(url)}: install it with \`npm install ioredis\` (an optional peer dependency of pocketflow-throttled), or pass an ioredis client as \`redis\``,
+      `${owner} needs the "ioredis" package to connect to ${describeStore(url)}: install it with \`npm install ioredis\` (an optional peer dependency of pocketflow-throttled), or pass an ioredis client as \`redis\``,
       { cause: error },
     );
   }
   const m = mod as { Redis?: unknown; default?: unknown };
-  return (m.Redis ?? m.default ?? mod) as RedisConstructor;
+  return (m.Redis ?? m.default ?? mod) as RedisConstructor<C>;
 }
 
 /** Waits for `promise` to settle, or `ms` at most; leaves no timer behind (so the process can exit). */
@@ -119,7 +124,7 @@ export class RedisStore {
     readonly timeoutMs: number,
   ) {
     if (typeof redis === "string") {
-      const Redis = loadIoredis(redis);
+      const Redis = loadIoredis("RedisLimiter", redis);
       this.client = new Redis(redis, {
         lazyConnect: true,
         enableOfflineQueue: false, // a command sent while Redis is away fails now instead of running late
