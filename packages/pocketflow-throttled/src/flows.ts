@@ -201,6 +201,7 @@ export class ThrottledAsyncParallelBatchFlow<S = unknown> extends AsyncParallelB
       observe: false,
       adaptive: self._bindAdaptive(limiter, lifecycle),
       maxWaitSeconds: self.maxWaitSeconds,
+      run: self._trace,
     });
     let next = 0;
     try {
@@ -262,10 +263,10 @@ function settledInstances(
     tryFast: () => false,
     call: (params) => attempts.call(params),
     finishFast: () => {},
-    recoverFast: (params) => attempts.run(params),
-    async run(params) {
+    recoverFast: (params) => attempts.run(params, -1),
+    async run(params, index) {
       try {
-        return await attempts.run(params);
+        return await attempts.run(params, index);
       } catch (reason) {
         if (signal?.aborted) throw reason;
         onRejected();

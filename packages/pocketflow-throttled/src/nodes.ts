@@ -256,6 +256,7 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
       // Per-unit retry scopes only when units can retry; otherwise no closure per unit on the hot path.
       scope: closeScopes ? (work) => this._scoped(work) : undefined,
       maxWaitSeconds: this.maxWaitSeconds,
+      run: this._trace,
     });
     const workers = Math.min(maxUnits, Math.max(this.maxConcurrent, limiter.maxConcurrent));
     await runPool({ lifecycle, workers, next, runner, place });

@@ -14,6 +14,9 @@ import { type Limiter, type LocalGate, type Permit, type TokenUsage, ZERO_WEIGHT
 import type { Weight } from "../limiters/windows.js";
 import { checkTokenCount } from "../validate.js";
 import { limitsFromViolations } from "./learn.js";
+import { type AttemptTrace, startTrace, traceAttempt, traceFailure, traceSuccess, traceWait } from "../observe/attempts.js";
+import { becauseOf, attemptChannel } from "../observe/channels.js";
+import type { RunTrace } from "pocketflow";
 import type { RunLifecycle, UnitRunner } from "./pool.js";
 import type { RefusalKind, RetryPolicy, RetryState } from "./retry.js";
 
@@ -61,7 +64,12 @@ export interface AttemptOptions<U, R> {
   readonly scope?: (<T>(work: () => Promise<T>) => Promise<T>) | undefined;
   /** A start that cannot happen within this long fails with `LimiterTimeout`. @default undefined (the limiter's own bound) */
   readonly maxWaitSeconds?: number | undefined;
+  /** The node's or flow's traced run (`pocketflow:run`), for attempt messages. @default undefined */
+  readonly run?: RunTrace | undefined;
 }
+
+/** A unit's retry state; `trace` only while attempts are published. */
+type UnitState = RetryState & { trace?: AttemptTrace };
 
 /**
  * What a unit asks of the limiter: its weight, and whether its hooks speak in
@@ -178,7 +186,9 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
   /** The limiter learns from answers: every answer, headers or not, is observed. */
   private readonly learning: boolean;
   private readonly maxWaitMs: number | undefined;
-  private readonly rerun = (unit: U): Promise<R> => this.first(unit);
+  private readonly rerun = (unit: U): Promise<R> => this.first(unit, -1);
+  /** Attempts are published (a subscriber listened as the run started): the fast path is off. */
+  private readonly traced: boolean;
 
   constructor(private readonly options: AttemptOptions<U, R>) {
     this.limiter = options.limiter;
@@ -188,9 +198,10 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
     this.countTokens = countsTokens(options.limiter);
     this.learning = learns(options.limiter);
     this.maxWaitMs = options.maxWaitSeconds === undefined ? undefined : options.maxWaitSeconds * 1000;
+    this.traced = attemptChannel.hasSubscribers;
     // The fast path holds no permit and no estimate, and has nothing to tell an adaptive controller.
     this.fast =
-      this.gate !== undefined && !this.countTokens && !this.learning && options.adaptive === undefined && options.scope === undefined;
+      this.gate !== undefined && !this.countTokens && !this.learning && options.adaptive === undefined && options.scope === undefined && !this.traced;
   }
 
   tryFast(): boolean {
@@ -213,24 +224,29 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
     return this.failed(unit, error, FAST_START, { attempt: 0, rateLimitRetries: 0 });
   }
 
-  run(unit: U): Promise<R> {
+  run(unit: U, index: number): Promise<R> {
     const scope = this.options.scope;
-    return scope ? scope(() => this.first(unit)) : this.first(unit);
+    return scope ? scope(() => this.first(unit, index)) : this.first(unit, index);
   }
 
-  private first(unit: U): Promise<R> {
+  private first(unit: U, index: number): Promise<R> {
     // A bad estimate (NaN, negative, a string) would corrupt the window's token sum: fail the unit instead.
     let ask = NO_ASK;
     if (this.countTokens) {
       const estimate = this.hooks.estimate(unit);
       ask = { weight: estimateWeight("estimateTokens", estimate), parts: hasParts(estimate) };
     }
-    return this.attempt(unit, ask, { attempt: 0, rateLimitRetries: 0 });
+    const state: UnitState = { attempt: 0, rateLimitRetries: 0 };
+    if (this.traced) state.trace = startTrace(this.options.run, index);
+    return this.attempt(unit, ask, state);
   }
 
   /** One attempt: take a start, call, settle; a failure goes to the policies. */
-  private async attempt(unit: U, ask: Ask, state: RetryState): Promise<R> {
+  private async attempt(unit: U, ask: Ask, state: UnitState): Promise<R> {
+    const trace = state.trace;
+    if (trace !== undefined) traceWait(trace, this.limiter);
     const start = await this.take(ask);
+    if (trace !== undefined) traceAttempt(trace);
     let result: R;
     try {
       result = await this.hooks.call(unit);
@@ -239,10 +255,13 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
     }
     try {
       this.observe(result);
-      if (this.countTokens) {
-        const used = this.hooks.usage(unit, result);
-        if (used !== undefined) this.settle(start, usageWeight("usageOf", used, start.ask.weight), hasParts(used));
+      let used: Weight | undefined;
+      if (this.countTokens || trace !== undefined) {
+        const usage = this.hooks.usage(unit, result);
+        if (usage !== undefined) used = usageWeight("usageOf", usage, start.ask.weight);
+        if (this.countTokens && used !== undefined) this.settle(start, used, hasParts(usage));
       }
+      if (trace !== undefined) traceSuccess(trace, used ?? (start.ask.weight === ZERO_WEIGHT ? undefined : start.ask.weight));
       this.options.adaptive?.success();
     } finally {
       this.release(start);
@@ -251,8 +270,9 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
   }
 
   /** Settles a failed attempt (headers, pause, back-off, release) and follows the policies' decision. */
-  private async failed(unit: U, error: unknown, start: Start, state: RetryState): Promise<R> {
+  private async failed(unit: U, error: unknown, start: Start, state: UnitState): Promise<R> {
     const kind = this.hooks.classify(error);
+    if (kind !== undefined) this.limiter.noteRefusal?.(kind);
     const retryAfter = kind === undefined ? undefined : this.hooks.retryAfter(error);
     // A hint beyond the bounded wait fails the unit (below) rather than freezing the limiter for everyone.
     const bounded = this.maxWaitMs !== undefined && retryAfter !== undefined && retryAfter * 1000 > this.maxWaitMs;
@@ -260,15 +280,17 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
       this.observe(error);
       if (this.learning && (kind === "rate-limit" || kind === "quota")) this.learnFrom(error);
       if (kind === "rate-limit") {
-        if (retryAfter !== undefined && retryAfter > 0 && !bounded) this.limiter.pause(retryAfter, error);
+        if (retryAfter !== undefined && retryAfter > 0 && !bounded) becauseOf("retry-after", () => this.limiter.pause(retryAfter, error));
         // Back off before freeing the slot, so no waiting unit takes it at the old concurrency.
         this.options.adaptive?.rateLimited();
       }
     } finally {
       this.release(start);
     }
+    if (state.trace !== undefined && this.signal.aborted) traceFailure(state.trace, error, kind, "aborted", false);
     this.signal.throwIfAborted(); // the run was aborted or already failed: no retry, no fallback
     const decision = this.options.policy.decide({ error, kind, retryAfter }, state);
+    if (state.trace !== undefined) traceFailure(state.trace, error, kind, kind === undefined ? "error" : "refused", decision?.action === "retry");
     if (decision === undefined || decision.action === "fail") {
       const final = decision ?? { error, fallback: true, stopRun: false };
       if (final.stopRun) this.options.lifecycle.fail(final.error);
@@ -284,6 +306,7 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
     }
     if (decision.counter === "attempt") this.hooks.setAttempt(++state.attempt);
     else state.rateLimitRetries++;
+    if (state.trace !== undefined) state.trace.backoffMs = decision.waitMs;
     if (decision.waitMs > 0) await sleep(decision.waitMs, this.signal);
     this.signal.throwIfAborted();
     return this.attempt(unit, start.ask, state);
