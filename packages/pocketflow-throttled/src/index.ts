@@ -33,6 +33,18 @@ export type {
 export { DEFAULT_ARRIVAL_MARGIN_SECONDS, RateLimiter, type RateLimiterOptions } from "./limiters/sliding-window.js";
 export { TokenBucket, type TokenBucketOptions } from "./limiters/token-bucket.js";
 export { readUsage } from "./usage.js";
+export type { LimiterMetrics, WindowUse } from "./limiters/metrics.js";
+export {
+  ATTEMPT_CHANNEL,
+  type AttemptMessage,
+  type AttemptUsage,
+  type ChangeReason,
+  LIMITER_CHANNEL,
+  type LimiterMessage,
+  type WaitGate,
+} from "./observe/channels.js";
+export { type LogSummaryOptions, logSummary, type SummaryTarget } from "./observe/summary.js";
+export { RUN_CHANNEL, type RunEndMessage, type RunInfo, type RunMessage, type RunStartMessage } from "pocketflow";
 export { type MicroBatchOptions, type MicroBatchStats, ThrottledMicroBatchNode } from "./micro-batch.js";
 export { type ThrottleOptions, ThrottledParallelBatchNode } from "./nodes.js";
 export { type AdaptiveNodeStats, type AdaptiveThrottleOptions, AdaptiveThrottledNode } from "./adaptive-node.js";

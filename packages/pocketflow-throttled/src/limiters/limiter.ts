@@ -13,20 +13,10 @@ import { LocalPermit } from "./permit.js";
 import type { AcquireOptions, Limiter, LimiterStats, LocalGate, Permit, Weight } from "./types.js";
 import { acquireWeight, checkWeight, maxWaitMsOf } from "./weights.js";
 import { becauseOf, changeReason, limiterChannel, publishLimiter } from "../observe/channels.js";
-import { type LimiterMetrics, metricsOf, RefusalCounts, WaitSamples, type WindowUse } from "./metrics.js";
+import { type LimiterMetrics, metricsOf, RefusalCounts, WaitSamples } from "./metrics.js";
 
 export { checkLimiterOption, isLimiter } from "./types.js";
-export type {
-  AcquireOptions,
-  LearnedLimits,
-  Limiter,
-  LimiterStats,
-  LocalGate,
-  Permit,
-  TokenUsage,
-  Weight,
-  WindowLimit,
-} from "./types.js";
+export type { AcquireOptions, LearnedLimits, Limiter, LimiterStats, LocalGate, Permit, TokenUsage, Weight, WindowLimit } from "./types.js";
 
 /** The weight of a start that counts no tokens (the run engine's fast path passes it, allocation-free). */
 export const ZERO_WEIGHT: Weight = Object.freeze({ tokens: 0, inputTokens: 0, outputTokens: 0 });
@@ -138,16 +128,11 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
   }
 
   metrics(): LimiterMetrics {
-    return metricsOf(this.stats, this._waits, this._refusals, this._windowUse(performance.now()));
+    return metricsOf(this.stats, this._waits, this._refusals, []);
   }
 
   noteRefusal(kind: string): void {
     this._refusals.add(kind);
-  }
-
-  /** Each window's use now (none for an algorithm without windows). */
-  protected _windowUse(_now: number): WindowUse[] {
-    return [];
   }
 
   /**
@@ -249,9 +234,7 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
   setConcurrency(maxConcurrent: number): void {
     const from = this._maxConcurrent;
     this._maxConcurrent = checkCount("maxConcurrent", maxConcurrent);
-    if (limiterChannel.hasSubscribers && from !== maxConcurrent) {
-      publishLimiter({ event: "concurrency", limiter: this, from, to: maxConcurrent, reason: changeReason() });
-    }
+    if (limiterChannel.hasSubscribers && from !== maxConcurrent) publishLimiter({ event: "concurrency", limiter: this, from, to: maxConcurrent, reason: changeReason() });
     this._cap = this._solo ? 1 : this._maxConcurrent;
     this._drain();
   }

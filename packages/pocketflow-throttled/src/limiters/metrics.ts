@@ -1,5 +1,12 @@
 /** `limiter.metrics()`: counters, recent waits (bounded memory), refusals by kind, window use. */
-import type { LimiterStats } from "./types.js";
+/** The counters `metrics()` is built from (a limiter's `stats`). */
+interface Counters {
+  readonly acquired: number;
+  readonly throttled: number;
+  readonly totalWaitMs: number;
+  readonly active: number;
+  readonly pending: number;
+}
 
 /** How full one window is now. */
 export interface WindowUse {
@@ -70,7 +77,7 @@ export class RefusalCounts {
 }
 
 /** Builds `metrics()` from a limiter's counters. */
-export function metricsOf(stats: LimiterStats, waits: WaitSamples, refusals: RefusalCounts, windows: readonly WindowUse[]): LimiterMetrics {
+export function metricsOf(stats: Counters, waits: WaitSamples, refusals: RefusalCounts, windows: readonly WindowUse[]): LimiterMetrics {
   const requests = stats.acquired;
   const zeroShare = requests === 0 ? 1 : (requests - stats.throttled) / requests;
   return {

@@ -9,7 +9,7 @@ import { checkBoolean, checkCount, checkOptionalCount, checkOptions, checkPositi
 import { HeaderLimits, type RateLimitHeaderInfo } from "./headers.js";
 import { LocalLimiter } from "./limiter.js";
 import { limiterChannel, publishLimiter, changeReason } from "../observe/channels.js";
-import { type WindowUse, windowUse } from "./metrics.js";
+import { type LimiterMetrics, windowUse } from "./metrics.js";
 import type { Weight } from "./types.js";
 import {
   type LearnedLimits,
@@ -186,8 +186,10 @@ export class RateLimiter extends LocalLimiter {
     if (!this._log.limited) this._stopClock();
   }
 
-  protected override _windowUse(now: number): WindowUse[] {
-    return this._log.use(now).map((u) => windowUse(u.seconds, u.kind, u.used, u.limit));
+  /** The counters, with each window's use now. */
+  override metrics(): LimiterMetrics {
+    const windows = this._log.use(performance.now()).map((u) => windowUse(u.seconds, u.kind, u.used, u.limit));
+    return { ...super.metrics(), windows };
   }
 
   protected _delayFor(now: number, weight: Weight): number {
