@@ -211,6 +211,7 @@ export class ThrottledAsyncParallelBatchFlow<S = unknown> extends AsyncParallelB
         next: () => (next < paramSets.length ? { ...self.params, ...paramSets[next++] } : DONE),
         runner: settledInstances(attempts, signal, () => self._stats.failedFlows++),
         place: (index, result) => {
+          if (self._trace !== undefined && (self._trace.items ?? 0) <= index) self._trace.items = index + 1;
           results[index] = result;
         },
       });

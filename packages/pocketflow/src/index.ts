@@ -214,6 +214,7 @@ export interface RunTrace {
 }
 
 interface Started {
+  readonly node: TracedNode;
   readonly info: RunInfo;
   readonly trace: RunTrace;
   readonly at: number;
@@ -229,10 +230,11 @@ function startTrace(node: TracedNode, parent: TracedNode | undefined): Started {
     kind: "startNode" in node ? "flow" : "node",
   };
   runChannel.publish({ event: "start", ...info } satisfies RunStartMessage);
-  return { info, trace, at: performance.now() };
+  return { node, info, trace, at: performance.now() };
 }
 
 function endTrace(started: Started, action: Action | undefined, failure?: { error: unknown }): void {
+  if (started.node._trace === started.trace) started.node._trace = undefined; // a later untraced run must not reuse it
   const error = failure?.error;
   const name = failure === undefined ? undefined : error instanceof Error ? error.name : typeof error;
   const message: RunEndMessage = {
