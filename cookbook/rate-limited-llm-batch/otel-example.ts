@@ -19,10 +19,10 @@ interface Shared {
   answers?: string[];
 }
 
-/** Answers each question under 2 in flight and 4 starts per second. */
+/** Answers each question under 6 in flight and 4 starts per second: the window binds. */
 class AnswerNode extends ThrottledParallelBatchNode<Shared, string, LlmResult> {
   constructor(readonly server: SimulatedProvider) {
-    super({ limiter: new RateLimiter({ maxConcurrent: 2, windows: [{ seconds: 1, maxRequests: 4 }] }) });
+    super({ limiter: new RateLimiter({ maxConcurrent: 6, windows: [{ seconds: 1, maxRequests: 4 }] }) });
   }
   override async prepAsync(shared: Shared) {
     return shared.questions;
@@ -42,7 +42,7 @@ export async function runOtelExample(options: { print?: boolean; items?: number 
   const processors = [new SimpleSpanProcessor(memory)];
   if (options.print !== false) processors.push(new SimpleSpanProcessor(new ConsoleSpanExporter()));
   const tracerProvider = new BasicTracerProvider({ spanProcessors: processors });
-  const server = await startDemoProvider({ latencyMs: 20, maxConcurrent: 4 });
+  const server = await startDemoProvider({ latencyMs: 20, maxConcurrent: 8 });
   const uninstrument = instrument({ tracerProvider });
   try {
     const node = new AnswerNode(server);

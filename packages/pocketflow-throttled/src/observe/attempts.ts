@@ -21,18 +21,22 @@ export function startTrace(run: RunTrace | undefined, index: number): AttemptTra
   return { run, index, attempt: 0, waitFrom: 0, gate: "none", waitMs: 0, callFrom: 0, backoffMs: 0 };
 }
 
-/** Which gate holds a start asked for now (a guess taken before asking: the gate that binds first). */
+/** Which gate held a start the in-process gate just refused (the first that binds, in this order). */
 function gateOf(limiter: Limiter): WaitGate {
-  if (limiter.gate === undefined) return "store";
   if (((limiter as { pausedUntil?: number }).pausedUntil ?? 0) > 0) return "pause";
   if (limiter.pending > 0) return "queue";
   if (limiter.active >= limiter.maxConcurrent) return "concurrency";
   return "rate";
 }
 
-/** The attempt asks the limiter for a start. */
+/** The attempt asks the limiter for a start (a store-backed or custom limiter does not say which gate holds it). */
 export function traceWait(trace: AttemptTrace, limiter: Limiter): void {
   trace.waitFrom = performance.now();
+  trace.gate = limiter.gate === undefined ? "store" : "none";
+}
+
+/** The in-process gate could not start the attempt at once: it queues. */
+export function traceHeld(trace: AttemptTrace, limiter: Limiter): void {
   trace.gate = gateOf(limiter);
 }
 
@@ -41,8 +45,6 @@ export function traceAttempt(trace: AttemptTrace): void {
   const now = performance.now();
   trace.attempt++;
   trace.waitMs = now - trace.waitFrom;
-  // Under a millisecond is a start at once (the gate guess only matters for a real wait).
-  if (trace.waitMs < 1 && trace.gate !== "store") trace.gate = "none";
   trace.callFrom = now;
 }
 

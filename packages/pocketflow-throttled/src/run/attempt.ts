@@ -14,7 +14,7 @@ import { type Limiter, type LocalGate, type Permit, type TokenUsage, ZERO_WEIGHT
 import type { Weight } from "../limiters/windows.js";
 import { checkTokenCount } from "../validate.js";
 import { limitsFromViolations } from "./learn.js";
-import { type AttemptTrace, startTrace, traceAttempt, traceFailure, traceSuccess, traceWait } from "../observe/attempts.js";
+import { type AttemptTrace, startTrace, traceAttempt, traceFailure, traceHeld, traceSuccess, traceWait } from "../observe/attempts.js";
 import { becauseOf, attemptChannel } from "../observe/channels.js";
 import type { RunTrace } from "pocketflow";
 import type { RunLifecycle, UnitRunner } from "./pool.js";
@@ -245,7 +245,7 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
   private async attempt(unit: U, ask: Ask, state: UnitState): Promise<R> {
     const trace = state.trace;
     if (trace !== undefined) traceWait(trace, this.limiter);
-    const start = await this.take(ask);
+    const start = await this.take(ask, trace);
     if (trace !== undefined) traceAttempt(trace);
     let result: R;
     try {
@@ -326,12 +326,15 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
   }
 
   /** Waits for a start of `weight` (FIFO); a grant that lands as the run stops is given back unused. */
-  private async take(ask: Ask): Promise<Start> {
+  private async take(ask: Ask, trace?: AttemptTrace): Promise<Start> {
     const gate = this.gate;
     let start: Start;
     if (gate !== undefined) {
       let seq = gate.tryStart(ask.weight);
-      if (seq < 0) seq = await gate.waitStart(ask.weight, this.signal, this.maxWaitMs);
+      if (seq < 0) {
+        if (trace !== undefined) traceHeld(trace, this.limiter);
+        seq = await gate.waitStart(ask.weight, this.signal, this.maxWaitMs);
+      }
       start = { permit: undefined, seq, ask };
     } else {
       const { weight } = ask;
