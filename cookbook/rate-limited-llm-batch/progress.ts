@@ -4,14 +4,16 @@
  *
  *   Node throttled | last 2 s: 60 requests, 10 throttled (14%), 0 × 429 | queue: 0 running, 10 waiting | 60/100 done
  *
- * "requests" are what the provider received, "throttled" the starts our
- * limiter held back (they waited at a gate, or are waiting now), "429" the
- * answers the provider refused, "queue" the limiter's `active` and `pending`
- * right now. When stdout is not a terminal (CI, a pipe), only the summary
- * lines are printed.
+ * The counts come from the `pocketflow-throttled:attempt` diagnostics
+ * channel, not from counters kept by hand: "requests" are the attempts that
+ * reached the provider, "throttled" those that waited at one of our gates
+ * first (plus the starts waiting now), "429" the attempts refused as rate
+ * limits, "queue" the limiter's `active` and `pending` right now. When stdout
+ * is not a terminal (CI, a pipe), only the summary lines are printed.
  */
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import cliProgress from "cli-progress";
-import type { Limiter } from "pocketflow-throttled";
+import { ATTEMPT_CHANNEL, type AttemptMessage, type Limiter } from "pocketflow-throttled";
 
 export interface ProgressOptions {
   /** Name shown at the start of each line. */
@@ -20,9 +22,9 @@ export interface ProgressOptions {
   total: number;
   /** The limiter the batch runs under: its counters give "throttled" and the queue. */
   limiter?: Limiter;
-  /** Requests sent so far (default: items done). */
+  /** Requests sent so far (default: attempts seen on the attempt channel). */
   requests?: () => number;
-  /** Rate-limit refusals (429) so far, if known. */
+  /** Rate-limit refusals (429) so far (default: rate-limit refusals seen on the attempt channel). */
   rejected?: () => number;
   /** How often a summary line is printed (default 2000 ms). */
   intervalMs?: number;
@@ -38,8 +40,14 @@ interface Sample {
   at: number;
   requests: number;
   throttled: number;
-  acquired: number;
   rejected: number;
+}
+
+/** What the attempt channel has told so far. */
+interface Seen {
+  attempts: number;
+  waited: number;
+  rateLimited: number;
 }
 
 /**
@@ -58,8 +66,16 @@ export class BatchProgress {
   private readonly bar: cliProgress.SingleBar | undefined;
   private readonly windowMs: number;
   private readonly log: (line: string) => void;
+  private readonly seen: Seen = { attempts: 0, waited: 0, rateLimited: 0 };
+  private readonly onAttempt = (raw: unknown): void => {
+    const m = raw as AttemptMessage;
+    this.seen.attempts++;
+    if (m.gate !== "none") this.seen.waited++;
+    if (m.refusal === "rate-limit") this.seen.rateLimited++;
+  };
 
   constructor(private readonly options: ProgressOptions) {
+    subscribe(ATTEMPT_CHANNEL, this.onAttempt);
     this.windowMs = options.windowMs ?? 10_000;
     this.log = options.log ?? ((line) => console.log(line));
     const drawBar = options.bar ?? (process.stdout.isTTY === true && options.total >= 20);
@@ -99,14 +115,13 @@ export class BatchProgress {
     const requests = now.requests - since.requests;
     const parts = [`last ${seconds} s: ${requests} requests`];
     const limiter = this.options.limiter;
-    if (limiter !== undefined) {
-      // Held back: starts that had to wait at a gate, and those waiting now.
-      const throttled = now.throttled - since.throttled + limiter.pending;
-      const starts = now.acquired - since.acquired + limiter.pending;
-      const share = starts === 0 ? 0 : Math.round((100 * throttled) / starts);
-      parts.push(`${throttled} throttled (${share}%)`);
-    }
-    if (this.options.rejected !== undefined) parts.push(`${now.rejected - since.rejected} × 429`);
+    // Held back: attempts that had to wait at a gate, and the starts waiting now.
+    const pending = limiter?.pending ?? 0;
+    const throttled = now.throttled - since.throttled + pending;
+    const starts = now.requests - since.requests + pending;
+    const share = starts === 0 ? 0 : Math.round((100 * throttled) / starts);
+    parts.push(`${throttled} throttled (${share}%)`);
+    parts.push(`${now.rejected - since.rejected} × 429`);
     let line = `${this.options.label} | ${parts.join(", ")}`;
     if (limiter !== undefined) line += ` | queue: ${limiter.active} running, ${limiter.pending} waiting`;
     return `${line} | ${this.done}/${this.options.total} done`;
@@ -114,6 +129,7 @@ export class BatchProgress {
 
   /** Stops the timer and removes the bar. */
   stop(): void {
+    unsubscribe(ATTEMPT_CHANNEL, this.onAttempt);
     clearInterval(this.timer);
     this.multibar?.stop();
   }
@@ -129,13 +145,11 @@ export class BatchProgress {
   }
 
   private sample(): Sample {
-    const stats = this.options.limiter?.stats;
     return {
       at: performance.now(),
-      requests: this.options.requests?.() ?? this.done,
-      acquired: stats?.acquired ?? 0,
-      throttled: stats?.throttled ?? 0,
-      rejected: this.options.rejected?.() ?? 0,
+      requests: this.options.requests?.() ?? this.seen.attempts,
+      throttled: this.seen.waited,
+      rejected: this.options.rejected?.() ?? this.seen.rateLimited,
     };
   }
 }

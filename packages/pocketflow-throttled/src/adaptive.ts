@@ -3,6 +3,7 @@
  * `AdaptiveThrottledBatchFlow`: multiplicative decrease on a rate limit,
  * stepwise increase after a streak of successes.
  */
+import { becauseOf, type ChangeReason } from "./observe/channels.js";
 import { checkAbove, checkBetween, checkCount } from "./validate.js";
 
 /** Bounds and factors of an AIMD controller. */
@@ -54,6 +55,8 @@ export class AimdController {
   consecutiveSuccesses = 0;
   private settings: AimdSettings | undefined;
   private readonly listeners = new Set<(level: number) => void>();
+  /** Why the level last changed (the limiter messages listeners cause say so). */
+  private reason: ChangeReason = "set";
 
   /** Checks `settings` (names from the caller's options) and applies them; the first call sets `current` to `initial`. */
   configure(settings: AimdSettings, names: Record<keyof AimdSettings, string>): void {
@@ -82,6 +85,7 @@ export class AimdController {
     this.totalSuccesses++;
     if (++this.consecutiveSuccesses < s.recoveryThreshold) return;
     this.consecutiveSuccesses = 0;
+    this.reason = "recovery";
     this.set(Math.min(s.max, Math.max(this.current + 1, Math.floor(this.current * s.recoveryFactor))));
   }
 
@@ -90,12 +94,14 @@ export class AimdController {
     const s = this.mustBeConfigured();
     this.totalRateLimits++;
     this.consecutiveSuccesses = 0;
+    this.reason = "backoff";
     this.set(Math.max(s.min, Math.floor(this.current * s.backoffFactor)));
   }
 
   /** Back to the initial level with zeroed counters. */
   reset(): void {
     this.totalSuccesses = this.totalRateLimits = this.consecutiveSuccesses = 0;
+    this.reason = "set";
     if (this.settings) this.set(this.settings.initial);
     else this.current = 0;
   }
@@ -112,7 +118,9 @@ export class AimdController {
   private set(level: number): void {
     if (level === this.current) return;
     this.current = level;
-    for (const listener of this.listeners) listener(level);
+    becauseOf(this.reason, () => {
+      for (const listener of this.listeners) listener(level);
+    });
   }
 
   private mustBeConfigured(): AimdSettings {
@@ -137,12 +145,12 @@ export function bindAimd(
   concurrency: AimdController,
   rate?: AimdController,
 ): AimdRunBinding {
-  limiter.setConcurrency(concurrency.current);
+  becauseOf("bind", () => limiter.setConcurrency(concurrency.current));
   const offConcurrency = concurrency.onChange((level) => limiter.setConcurrency(level));
   let offRate: () => unknown = () => undefined;
   if (rate !== undefined && limiter.setMaxPerWindow !== undefined) {
     const setRate = limiter.setMaxPerWindow.bind(limiter);
-    setRate(rate.current);
+    becauseOf("bind", () => setRate(rate.current));
     offRate = rate.onChange(setRate);
   }
   return {

@@ -210,6 +210,7 @@ export class ThrottledAsyncParallelBatchFlow<S = unknown> extends AsyncParallelB
       adaptive: self._bindAdaptive(limiter, lifecycle),
       maxWaitSeconds: self.maxWaitSeconds,
       books: booksFor(self, self, limiter, self.constructor.name),
+      run: self._trace,
     });
     let next = 0;
     try {
@@ -219,6 +220,7 @@ export class ThrottledAsyncParallelBatchFlow<S = unknown> extends AsyncParallelB
         next: () => (next < paramSets.length ? { ...self.params, ...paramSets[next++] } : DONE),
         runner: settledInstances(attempts, signal, () => self._stats.failedFlows++),
         place: (index, result) => {
+          if (self._trace !== undefined && (self._trace.items ?? 0) <= index) self._trace.items = index + 1;
           results[index] = result;
         },
         settleAll: true, // an instance running when a quota refusal stops the run reports its own outcome
@@ -272,10 +274,10 @@ function settledInstances(
     tryFast: () => false,
     call: (params) => attempts.call(params),
     finishFast: () => {},
-    recoverFast: (params) => attempts.run(params),
-    async run(params) {
+    recoverFast: (params) => attempts.run(params, -1),
+    async run(params, index) {
       try {
-        return await attempts.run(params);
+        return await attempts.run(params, index);
       } catch (reason) {
         if (signal?.aborted) throw reason;
         onRejected();

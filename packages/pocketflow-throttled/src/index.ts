@@ -39,6 +39,19 @@ export type { BudgetAlert, BudgetOptions } from "./ledger/budget.js";
 export { type LedgerTotals, type LedgerUsage, type RecordOptions, UsageLedger, type UsageLedgerOptions } from "./ledger/ledger.js";
 export type { LedgerOptions } from "./ledger/options.js";
 export { DEFAULT_PRICES, type ModelPrice, type PriceTable, priceOf } from "./ledger/prices.js";
+
+export type { LimiterMetrics, WindowUse } from "./limiters/metrics.js";
+export {
+  ATTEMPT_CHANNEL,
+  type AttemptMessage,
+  type AttemptUsage,
+  type ChangeReason,
+  LIMITER_CHANNEL,
+  type LimiterMessage,
+  type WaitGate,
+} from "./observe/channels.js";
+export { type LogSummaryOptions, logSummary, type SummaryTarget } from "./observe/summary.js";
+export { RUN_CHANNEL, type RunEndMessage, type RunInfo, type RunMessage, type RunStartMessage } from "pocketflow-ts";
 export { type MicroBatchOptions, type MicroBatchStats, ThrottledMicroBatchNode } from "./micro-batch.js";
 export { type ThrottleOptions, type ThrottleStats, ThrottledParallelBatchNode } from "./nodes.js";
 export { type AdaptiveNodeStats, type AdaptiveThrottleOptions, AdaptiveThrottledNode } from "./adaptive-node.js";

@@ -8,7 +8,8 @@ import { raw, type Validator } from "./configure.js";
 import { type ThrottleOptions, type ThrottleStats, ThrottledParallelBatchNode } from "./nodes.js";
 import type { TokenUsage } from "./limiters/limiter.js";
 import type { Weight } from "./limiters/windows.js";
-import { estimateWeight, type UnitHooks, usageWeight } from "./run/attempt.js";
+import type { UnitHooks } from "./run/attempt.js";
+import { estimateWeight, usageWeight } from "./run/weights.js";
 import { DONE } from "./run/pool.js";
 import { checkBoolean, checkCount, checkOptionalCount } from "./validate.js";
 

@@ -5,7 +5,7 @@
  * item) and one attempt path; every attempt takes its own start, so retries
  * count against the window.
  */
-import { AsyncParallelBatchNode, batchItems } from "pocketflow-ts";
+import { AsyncParallelBatchNode, batchItems, type RunTrace } from "pocketflow-ts";
 import { configure, raw, type Validator } from "./configure.js";
 import { classifyError, isRateLimitError, retryAfterOf } from "./detect.js";
 import { checkLimiterOption, type Limiter, type TokenUsage } from "./limiters/limiter.js";
@@ -289,9 +289,10 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
       scope: closeScopes ? (work) => this._scoped(work) : undefined,
       maxWaitSeconds: this.maxWaitSeconds,
       books: booksFor(this, this, limiter, this.constructor.name),
+      run: this._trace,
     });
     const workers = Math.min(maxUnits, Math.max(this.maxConcurrent, limiter.maxConcurrent));
-    await runPool({ lifecycle, workers, next, runner, place });
+    await runPool({ lifecycle, workers, next, runner, place: this._trace === undefined ? place : countItems(this._trace, place) });
   }
 
   override async _execAsync(items: Iterable<Item> | null | undefined, signal?: AbortSignal): Promise<Result[]> {
@@ -329,4 +330,12 @@ export class ThrottledParallelBatchNode<S = unknown, Item = unknown, Result = un
     );
     return results;
   }
+}
+
+/** `place`, counting the run's items for its `pocketflow:run` end message (only while runs are traced). */
+function countItems<U, R>(trace: RunTrace, place: (index: number, result: R, unit: U) => void): (index: number, result: R, unit: U) => void {
+  return (index, result, unit) => {
+    if (trace.items === undefined || index >= trace.items) trace.items = index + 1;
+    place(index, result, unit);
+  };
 }

@@ -4,7 +4,9 @@
  */
 import { isLimiter, type Limiter, type LimiterStats } from "./limiters/limiter.js";
 import { RedisLimiter, type RedisLimiterOptions } from "./limiters/redis/index.js";
+import type { LimiterMetrics } from "./limiters/metrics.js";
 import { RATE_LIMITER_OPTION_NAMES, RateLimiter, type RateLimiterOptions } from "./limiters/sliding-window.js";
+import { limiterMetrics } from "./observe/summary.js";
 
 /** How a registered limiter is described by `listAll()` and `stats()`. */
 export interface RegisteredLimiterInfo {
@@ -176,6 +178,11 @@ export const LimiterRegistry = {
   /** Every limiter's limits, keyed by name. */
   listAll(): Record<string, RegisteredLimiterInfo> {
     return Object.fromEntries([...limiters].map(([name, limiter]) => [name, describe(limiter)]));
+  },
+
+  /** Every limiter's `metrics()`, keyed by name. */
+  metrics(): Record<string, LimiterMetrics> {
+    return Object.fromEntries([...limiters].map(([name, limiter]) => [name, limiterMetrics(limiter)]));
   },
 
   /** The limits and counters of `name`; throws like `get` when missing. */

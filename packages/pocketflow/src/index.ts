@@ -12,6 +12,7 @@
  * (`_exec`, `_run`, `_orch` and their async twins), as in the Python original.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
+import { channel } from "node:diagnostics_channel";
 import { setMaxListeners } from "node:events";
 
 // ---------------------------------------------------------------------------
@@ -179,6 +180,127 @@ function openRetryScopes(): () => void {
 }
 
 // ---------------------------------------------------------------------------
+// Run tracing: the `pocketflow:run` channel
+// ---------------------------------------------------------------------------
+
+/** What every `pocketflow:run` message says about the run. */
+export interface RunInfo {
+  /** Unique in this process, increasing. */
+  readonly runId: number;
+  /** The run of the flow this node runs in (`undefined`: a top-level run). */
+  readonly parentRunId: number | undefined;
+  /** The node's class name. */
+  readonly node: string;
+  /** A flow (it runs other nodes) or a node. */
+  readonly kind: "node" | "flow";
+}
+
+/** A node or flow run starts. */
+export interface RunStartMessage extends RunInfo {
+  readonly event: "start";
+}
+
+/** A node or flow run ends. Carries no shared-store content and no error text. */
+export interface RunEndMessage extends RunInfo {
+  readonly event: "end";
+  /** `aborted`: the run's signal aborted (or timed out); `error`: anything else it threw. */
+  readonly outcome: "success" | "error" | "aborted";
+  /** The action `post` returned (`undefined`: "default", or the run failed). */
+  readonly action: Action | undefined;
+  /** Wall time of the run, prep to post. */
+  readonly durationMs: number;
+  /** Items the run went through, when it is a batch (`undefined` otherwise). */
+  readonly items: number | undefined;
+  /** The thrown error's `name` (`undefined` on success). */
+  readonly errorName: string | undefined;
+}
+
+/** One message of the `pocketflow:run` channel. */
+export type RunMessage = RunStartMessage | RunEndMessage;
+
+/** The `node:diagnostics_channel` name of node and flow runs. */
+export const RUN_CHANNEL = "pocketflow:run";
+const runChannel = channel(RUN_CHANNEL);
+let lastRunId = 0;
+
+/**
+ * The run a node is in while a `pocketflow:run` subscriber listens (set on
+ * the node, or the copy a flow made, as the run starts). Runtime hook, for
+ * extension packages: they tag their own messages with `runId` and count `items`.
+ */
+export interface RunTrace {
+  readonly runId: number;
+  items: number | undefined;
+}
+
+interface Started {
+  readonly node: TracedNode;
+  readonly info: RunInfo;
+  readonly trace: RunTrace;
+  readonly at: number;
+}
+
+function startTrace(node: TracedNode, parent: TracedNode | undefined): Started {
+  const trace: RunTrace = { runId: ++lastRunId, items: undefined };
+  node._trace = trace;
+  const info: RunInfo = {
+    runId: trace.runId,
+    parentRunId: parent?._trace?.runId,
+    node: nodeName(node),
+    kind: "startNode" in node ? "flow" : "node",
+  };
+  runChannel.publish({ event: "start", ...info } satisfies RunStartMessage);
+  return { node, info, trace, at: performance.now() };
+}
+
+function endTrace(started: Started, action: Action | undefined, failure?: { error: unknown }): void {
+  if (started.node._trace === started.trace) started.node._trace = undefined; // a later untraced run must not reuse it
+  const error = failure?.error;
+  const name = failure === undefined ? undefined : error instanceof Error ? error.name : typeof error;
+  const message: RunEndMessage = {
+    event: "end",
+    ...started.info,
+    outcome: name === undefined ? "success" : name === "AbortError" || name === "TimeoutError" ? "aborted" : "error",
+    action,
+    durationMs: performance.now() - started.at,
+    items: started.trace.items,
+    errorName: name,
+  };
+  runChannel.publish(message);
+}
+
+interface TracedNode {
+  _trace?: RunTrace | undefined;
+}
+
+/** Runs `work` as a traced run of `node` (called only while someone subscribes). */
+function tracedSync(node: TracedNode, parent: TracedNode | undefined, work: () => Action | undefined): Action | undefined {
+  const started = startTrace(node, parent);
+  let action: Action | undefined;
+  try {
+    action = work();
+  } catch (error) {
+    endTrace(started, undefined, { error });
+    throw error;
+  }
+  endTrace(started, action);
+  return action;
+}
+
+async function tracedAsync(node: TracedNode, parent: TracedNode | undefined, work: () => Promise<Action | undefined>): Promise<Action | undefined> {
+  const started = startTrace(node, parent);
+  let action: Action | undefined;
+  try {
+    action = await work();
+  } catch (error) {
+    endTrace(started, undefined, { error });
+    throw error;
+  }
+  endTrace(started, action);
+  return action;
+}
+
+// ---------------------------------------------------------------------------
 // 2. Sync nodes
 // ---------------------------------------------------------------------------
 
@@ -203,6 +325,8 @@ export class BaseNode<S = unknown, P = unknown, E = unknown, I = P, R = E> {
   params: Params = {};
   /** Action name -> next node. */
   successors: Map<Action, AnyNode<S>> = new Map();
+  /** The run this node is in, while runs are traced (see `RunTrace`). Runtime hook, for extension packages. */
+  declare _trace?: RunTrace | undefined;
 
   /** Replaces this node's params. */
   setParams(params: Params): void {
@@ -252,7 +376,7 @@ export class BaseNode<S = unknown, P = unknown, E = unknown, I = P, R = E> {
   /** Runs this node alone (successors need a flow). */
   run(shared: S): Action | undefined {
     if (this.successors.size > 0) warn(`${nodeName(this)} won't run its successors: use a Flow`);
-    return this._run(shared);
+    return runChannel.hasSubscribers ? tracedSync(this, undefined, () => this._run(shared)) : this._run(shared);
   }
 
   /** A shallow copy, as a flow makes before running a node (Python's `copy.copy`). Runtime hook, for node and flow classes of extension packages (not application code). */
@@ -388,7 +512,8 @@ export class Flow<S = unknown, P = unknown> extends BaseNode<S, P, Action | unde
         );
       }
       current.setParams(p);
-      lastAction = current._run(shared);
+      const node: AnyNode<S> = current;
+      lastAction = runChannel.hasSubscribers ? tracedSync(node, this, () => node._run(shared)) : node._run(shared);
       current = nextNode(current, lastAction)?._copy();
     }
     return lastAction;
@@ -490,6 +615,7 @@ export class AsyncNode<S = unknown, P = unknown, E = unknown, I = P, R = E> exte
   /** Runs this node alone; aborting `signal` rejects promptly with `signal.reason`. */
   async runAsync(shared: S, options: RunOptions = {}): Promise<Action | undefined> {
     if (this.successors.size > 0) warn(`${nodeName(this)} won't run its successors: use an AsyncFlow`);
+    if (runChannel.hasSubscribers) return tracedAsync(this, undefined, () => raceAbort(options.signal, (inner) => this._runAsync(shared, inner)));
     return raceAbort(options.signal, (inner) => this._runAsync(shared, inner));
   }
 
@@ -579,7 +705,13 @@ export class AsyncFlow<S = unknown, P = unknown, E = Action | undefined> extends
     while (current) {
       signal?.throwIfAborted();
       current.setParams(p);
-      lastAction = current instanceof AsyncNode ? await current._runAsync(shared, signal) : current._run(shared);
+      if (runChannel.hasSubscribers) {
+        const node: AnyNode<S> = current;
+        const work = node instanceof AsyncNode ? () => node._runAsync(shared, signal) : async () => node._run(shared);
+        lastAction = await tracedAsync(node, this, work);
+      } else {
+        lastAction = current instanceof AsyncNode ? await current._runAsync(shared, signal) : current._run(shared);
+      }
       current = nextNode(current, lastAction)?._copy();
     }
     return lastAction;

@@ -4,6 +4,7 @@
  * `BudgetExceeded`); `end` records the attempt and corrects the reservation.
  * Only built when a node or flow has a `ledger` or a `budget`.
  */
+import { limiterChannel, publishLimiter } from "../observe/channels.js";
 import { BudgetExceeded } from "../errors.js";
 import type { Limiter, TokenUsage } from "../limiters/types.js";
 import type { Weight } from "../limiters/windows.js";
@@ -15,16 +16,6 @@ export interface Hold {
   readonly key: string;
   readonly period: number;
   readonly ask: BudgetAmount;
-}
-
-/** Called with each budget alert (the limiter channel's hook; observability subscribes here). */
-export type AlertHook = (message: Readonly<Record<string, unknown>>) => void;
-
-let alertHook: AlertHook | undefined;
-
-/** Sets where budget alerts are published besides `onAlert` (the `pocketflow-throttled:limiter` channel). @internal */
-export function setBudgetAlertHook(hook: AlertHook | undefined): void {
-  alertHook = hook;
 }
 
 /** A store that shares budgets (a `RedisLimiter`'s), if the limiter offers one. */
@@ -115,7 +106,7 @@ export class Books {
       const limit = budget[kind];
       if (limit === undefined || spent[field] < limit * budget.alertAt) continue;
       const alert = { key, kind, spent: spent[field], limit, alertAt: budget.alertAt };
-      alertHook?.({ type: "budget-alert", source: this.source, ...alert });
+      if (limiterChannel.hasSubscribers) publishLimiter({ event: "budget-alert", source: this.source, ...alert });
       budget.onAlert?.(alert);
       return;
     }

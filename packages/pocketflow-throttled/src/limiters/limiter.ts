@@ -12,19 +12,11 @@ import { type Waiter, WaitQueue } from "./queue.js";
 import { LocalPermit } from "./permit.js";
 import type { AcquireOptions, Limiter, LimiterStats, LocalGate, Permit, Weight } from "./types.js";
 import { acquireWeight, checkWeight, maxWaitMsOf } from "./weights.js";
+import { becauseOf, changeReason, limiterChannel, publishLimiter } from "../observe/channels.js";
+import { type LimiterMetrics, metricsOf, RefusalCounts, WaitSamples } from "./metrics.js";
 
 export { checkLimiterOption, isLimiter } from "./types.js";
-export type {
-  AcquireOptions,
-  LearnedLimits,
-  Limiter,
-  LimiterStats,
-  LocalGate,
-  Permit,
-  TokenUsage,
-  Weight,
-  WindowLimit,
-} from "./types.js";
+export type { AcquireOptions, LearnedLimits, Limiter, LimiterStats, LocalGate, Permit, TokenUsage, Weight, WindowLimit } from "./types.js";
 
 /** The weight of a start that counts no tokens (the run engine's fast path passes it, allocation-free). */
 export const ZERO_WEIGHT: Weight = Object.freeze({ tokens: 0, inputTokens: 0, outputTokens: 0 });
@@ -60,6 +52,8 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
   private _totalWaitMs = 0;
   private _aborted = 0;
   private _timedOut = 0;
+  private readonly _waits = new WaitSamples();
+  private readonly _refusals = new RefusalCounts();
 
   /** True when the rate gate needs the clock (a window or bucket is in force). */
   protected _timed = false;
@@ -131,6 +125,14 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
       active: this._active,
       pending: this._queue.size,
     };
+  }
+
+  metrics(): LimiterMetrics {
+    return metricsOf(this.stats, this._waits, this._refusals, []);
+  }
+
+  noteRefusal(kind: string): void {
+    this._refusals.add(kind);
   }
 
   /**
@@ -230,7 +232,9 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
   }
 
   setConcurrency(maxConcurrent: number): void {
+    const from = this._maxConcurrent;
     this._maxConcurrent = checkCount("maxConcurrent", maxConcurrent);
+    if (limiterChannel.hasSubscribers && from !== maxConcurrent) publishLimiter({ event: "concurrency", limiter: this, from, to: maxConcurrent, reason: changeReason() });
     this._cap = this._solo ? 1 : this._maxConcurrent;
     this._drain();
   }
@@ -242,6 +246,7 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
     if (until > this._pausedUntil) {
       this._pausedUntil = until;
       this._pauseCause = cause;
+      if (limiterChannel.hasSubscribers) publishLimiter({ event: "pause", limiter: this, seconds, reason: changeReason() });
     }
     this._drain();
   }
@@ -250,7 +255,7 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
     const info = parseRateLimitHeaders(headers);
     this._learnFrom(info);
     this._answered();
-    if (info.holdSeconds > 0) this.pause(info.holdSeconds);
+    if (info.holdSeconds > 0) becauseOf("headers", () => this.pause(info.holdSeconds));
   }
 
   reset(): void {
@@ -288,6 +293,7 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
       this._acquired++;
       this._throttled++;
       this._totalWaitMs += now - head.since;
+      this._waits.add(now - head.since);
       head.resolve(this._timed ? this._record(now, head.weight) : 0);
     }
     this._clearTimer();

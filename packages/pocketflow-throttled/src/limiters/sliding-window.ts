@@ -8,6 +8,8 @@
 import { checkBoolean, checkCount, checkOptionalCount, checkOptions, checkPositive } from "../validate.js";
 import { HeaderLimits, type RateLimitHeaderInfo } from "./headers.js";
 import { LocalLimiter } from "./limiter.js";
+import { limiterChannel, publishLimiter, changeReason } from "../observe/channels.js";
+import { type LimiterMetrics, windowUse } from "./metrics.js";
 import type { Weight } from "./types.js";
 import {
   type LearnedLimits,
@@ -143,9 +145,11 @@ export class RateLimiter extends LocalLimiter {
     const i = this._configured.findIndex((r) => r.option === "maxPerWindow");
     if (i < 0) throw new Error("setMaxPerWindow needs a limiter created with a maxPerWindow");
     const limit = checkCount("maxPerWindow", maxPerWindow);
+    const from = this.maxPerWindow;
     this._configured[i] = { ...(this._configured[i] as WindowRule), limit };
     this._pinned = true;
     this._apply();
+    if (limiterChannel.hasSubscribers && from !== limit) publishLimiter({ event: "rate", limiter: this, from, to: limit, reason: changeReason() });
     this._drain();
   }
 
@@ -158,6 +162,7 @@ export class RateLimiter extends LocalLimiter {
   learn(limits: LearnedLimits): void {
     this._learned = replaceRules(this._learned, learnedRules(limits));
     this._apply();
+    if (limiterChannel.hasSubscribers) publishLimiter({ event: "learned", limiter: this, windows: this._windows });
     this._setSolo(false);
   }
 
@@ -182,6 +187,12 @@ export class RateLimiter extends LocalLimiter {
     if (!this._soloUntilAnswer()) return;
     this._setSolo(false);
     if (!this._log.limited) this._stopClock();
+  }
+
+  /** The counters, with each window's use now. */
+  override metrics(): LimiterMetrics {
+    const windows = this._log.use(performance.now()).map((u) => windowUse(u.seconds, u.kind, u.used, u.limit));
+    return { ...super.metrics(), windows };
   }
 
   protected _delayFor(now: number, weight: Weight): number {

@@ -1,4 +1,5 @@
 /** The public shapes of every limiter: options, permits, counters, the `Limiter` interface and the in-process gate. */
+import type { LimiterMetrics } from "./metrics.js";
 import type { LearnedLimits, Weight, WindowLimit } from "./windows.js";
 
 export type { LearnedLimits, Weight, WindowLimit } from "./windows.js";
@@ -103,6 +104,10 @@ export interface Limiter {
   /** Frees what the limiter holds (connections, timers); the registry calls it on what it drops. */
   close?(): Promise<void>;
   readonly stats: LimiterStats;
+  /** Requests, throttling, waits (average, p95), refusals by kind, queue and window use; absent on custom limiters that keep none. */
+  metrics?(): LimiterMetrics;
+  /** The run engine tells the limiter a call under it was refused (`rate-limit`, `quota`, ...), for `metrics().refusals`. */
+  noteRefusal?(kind: string): void;
   /**
    * The allocation-free start path of an in-process limiter, used by the run
    * engine; `undefined` for limiters reached over a store. @internal

@@ -282,6 +282,13 @@ export class WindowLog {
     }
   }
 
+  /** Each window in force: starts (or tokens of its kind) inside it now, and its limit. */
+  use(now: number): { seconds: number; kind: WindowKind; used: number; limit: number }[] {
+    this._prune(now);
+    const len = this._times.length;
+    return this._tracked.map((t) => ({ seconds: t.rule.seconds, kind: t.rule.kind, used: t.values === undefined ? len - t.first : t.sum, limit: t.rule.limit }));
+  }
+
   /** Starts, and their total tokens, in the last `spanMs`. */
   recent(now: number, spanMs: number): { count: number; tokens: number } {
     this._prune(now);

@@ -7,14 +7,16 @@
  * The in-process fast path (`tryFast` / `call` / `finishFast`) takes a start
  * synchronously from the limiter's gate and allocates nothing of its own.
  */
-import { sleep } from "pocketflow-ts";
+import { type RunTrace, sleep } from "pocketflow-ts";
 import { headersOf, quotaViolationsOf } from "../detect.js";
 import { BudgetExceeded, LimiterTimeout } from "../errors.js";
 import type { Books, Hold } from "../ledger/books.js";
 import { type Limiter, type LocalGate, type Permit, type TokenUsage, ZERO_WEIGHT } from "../limiters/limiter.js";
 import type { Weight } from "../limiters/windows.js";
-import { checkTokenCount } from "../validate.js";
+import { type AttemptTrace, startTrace, traceAttempt, traceFailure, traceHeld, traceSuccess, traceWait } from "../observe/attempts.js";
+import { attemptChannel, becauseOf } from "../observe/channels.js";
 import { limitsFromViolations } from "./learn.js";
+import { estimateWeight, hasParts, usageWeight } from "./weights.js";
 import type { RunLifecycle, UnitRunner } from "./pool.js";
 import type { RefusalKind, RetryPolicy, RetryState } from "./retry.js";
 
@@ -64,7 +66,12 @@ export interface AttemptOptions<U, R> {
   readonly maxWaitSeconds?: number | undefined;
   /** The run's ledger and budget: every attempt recorded, every start reserved. @default undefined (none: nothing recorded) */
   readonly books?: Books | undefined;
+  /** The node's or flow's traced run (`pocketflow:run`), for attempt messages. @default undefined */
+  readonly run?: RunTrace | undefined;
 }
+
+/** A unit's retry state; `trace` only while attempts are published. */
+type UnitState = RetryState & { trace?: AttemptTrace };
 
 /**
  * What a unit asks of the limiter: its weight, and whether its hooks speak in
@@ -108,61 +115,6 @@ function learns(limiter: Limiter): boolean {
   return (limiter as { learnLimits?: unknown }).learnLimits === true;
 }
 
-/** True for a usage or estimate that gives input or output tokens, not just a total. */
-function hasParts(value: unknown): boolean {
-  if (value === null || typeof value !== "object") return false;
-  const parts = value as TokenUsage;
-  return parts.inputTokens !== undefined || parts.outputTokens !== undefined;
-}
-
-function shown(value: unknown): string {
-  return typeof value === "string" ? JSON.stringify(value) : String(value);
-}
-
-/** One token count from user code: a finite number >= 0; the error names the hook and quotes the value. */
-function hookCount(hook: string, value: unknown): number {
-  if (typeof value !== "number") {
-    throw new TypeError(`${hook} must return a finite number >= 0 (or undefined), got ${typeof value} ${shown(value)}`);
-  }
-  return checkTokenCount(hook, value);
-}
-
-/**
- * The weight an estimate hook returned. A bare number is the prompt's size:
- * it counts as the total and as input tokens (output unknown, 0).
- */
-export function estimateWeight(hook: string, value: unknown): Weight {
-  if (typeof value === "number" || value === null || typeof value !== "object") {
-    const n = hookCount(hook, value);
-    return n === 0 ? ZERO_WEIGHT : { tokens: n, inputTokens: n, outputTokens: 0 };
-  }
-  const parts = value as TokenUsage;
-  const inputTokens = parts.inputTokens === undefined ? 0 : hookCount(`${hook} inputTokens`, parts.inputTokens);
-  const outputTokens = parts.outputTokens === undefined ? 0 : hookCount(`${hook} outputTokens`, parts.outputTokens);
-  const tokens = parts.tokens === undefined ? inputTokens + outputTokens : hookCount(`${hook} tokens`, parts.tokens);
-  return { tokens, inputTokens, outputTokens };
-}
-
-/**
- * The weight a usage hook reported, against the estimate it replaces: a
- * number is the total (the split keeps the estimate's); parts not given keep
- * the estimate's, and a missing total is the sum of the parts.
- */
-export function usageWeight(hook: string, value: unknown, estimate: Weight): Weight {
-  if (typeof value === "number" || value === null || typeof value !== "object") {
-    return { tokens: hookCount(hook, value), inputTokens: estimate.inputTokens, outputTokens: estimate.outputTokens };
-  }
-  const parts = value as TokenUsage;
-  const input = parts.inputTokens === undefined ? undefined : hookCount(`${hook} inputTokens`, parts.inputTokens);
-  const output = parts.outputTokens === undefined ? undefined : hookCount(`${hook} outputTokens`, parts.outputTokens);
-  const inputTokens = input ?? estimate.inputTokens;
-  const outputTokens = output ?? estimate.outputTokens;
-  let tokens: number;
-  if (parts.tokens !== undefined) tokens = hookCount(`${hook} tokens`, parts.tokens);
-  else tokens = input === undefined && output === undefined ? estimate.tokens : inputTokens + outputTokens;
-  return { tokens, inputTokens, outputTokens };
-}
-
 /** Feeds the headers of a result or an error to the limiter. */
 function observeHeaders(limiter: Limiter, value: unknown): void {
   if (value === null || typeof value !== "object") return;
@@ -181,7 +133,9 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
   /** The limiter learns from answers: every answer, headers or not, is observed. */
   private readonly learning: boolean;
   private readonly maxWaitMs: number | undefined;
-  private readonly rerun = (unit: U): Promise<R> => this.first(unit);
+  private readonly rerun = (unit: U): Promise<R> => this.first(unit, -1);
+  /** Attempts are published (a subscriber listened as the run started): the fast path is off. */
+  private readonly traced: boolean;
 
   constructor(private readonly options: AttemptOptions<U, R>) {
     this.limiter = options.limiter;
@@ -191,9 +145,12 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
     this.countTokens = countsTokens(options.limiter);
     this.learning = learns(options.limiter);
     this.maxWaitMs = options.maxWaitSeconds === undefined ? undefined : options.maxWaitSeconds * 1000;
+    this.traced = attemptChannel.hasSubscribers;
     // The fast path holds no permit and no estimate, and has nothing to tell an adaptive controller.
     this.fast =
-      this.gate !== undefined && !this.countTokens && !this.learning && options.adaptive === undefined && options.scope === undefined && options.books === undefined;
+      this.gate !== undefined && !this.countTokens && !this.learning && options.adaptive === undefined && options.scope === undefined &&
+      options.books === undefined &&
+      !this.traced;
   }
 
   tryFast(): boolean {
@@ -216,33 +173,38 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
     return this.failed(unit, error, FAST_START, { attempt: 0, rateLimitRetries: 0 });
   }
 
-  run(unit: U): Promise<R> {
+  run(unit: U, index: number): Promise<R> {
     const scope = this.options.scope;
-    return scope ? scope(() => this.first(unit)) : this.first(unit);
+    return scope ? scope(() => this.first(unit, index)) : this.first(unit, index);
   }
 
-  private first(unit: U): Promise<R> {
+  private first(unit: U, index: number): Promise<R> {
     // A bad estimate (NaN, negative, a string) would corrupt the window's token sum: fail the unit instead.
     let ask = NO_ASK;
     if (this.countTokens || this.options.books?.needsEstimate) {
       const estimate = this.hooks.estimate(unit);
       ask = { weight: estimateWeight("estimateTokens", estimate), parts: hasParts(estimate) };
     }
-    return this.attempt(unit, ask, { attempt: 0, rateLimitRetries: 0 });
+    const state: UnitState = { attempt: 0, rateLimitRetries: 0 };
+    if (this.traced) state.trace = startTrace(this.options.run, index);
+    return this.attempt(unit, ask, state);
   }
 
   /** One attempt: take a start, call, settle; a failure goes to the policies. */
-  private async attempt(unit: U, ask: Ask, state: RetryState): Promise<R> {
+  private async attempt(unit: U, ask: Ask, state: UnitState): Promise<R> {
+    const trace = state.trace;
+    if (trace !== undefined) traceWait(trace, this.limiter);
     const books = this.options.books;
     const hold = books === undefined ? undefined : await this.reserve(books, unit, ask);
     let start: Start;
     try {
       // A start the gate grants at once needs no promise of its own.
-      start = this.takeNow(ask) ?? (await this.take(ask));
+      start = this.takeNow(ask) ?? (await this.take(ask, trace));
     } catch (error) {
       if (hold !== undefined) await books?.cancel(hold);
       throw error;
     }
+    if (trace !== undefined) traceAttempt(trace);
     let result: R;
     try {
       result = await this.hooks.call(unit);
@@ -252,11 +214,14 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
     let recorded: Promise<void> | undefined | void;
     try {
       this.observe(result);
-      if (this.countTokens || books !== undefined) {
-        const used = this.hooks.usage(unit, result);
-        if (used !== undefined && this.countTokens) this.settle(start, usageWeight("usageOf", used, start.ask.weight), hasParts(used));
-        recorded = books?.end(unit, hold, result, used, false);
+      let used: Weight | undefined;
+      if (this.countTokens || books !== undefined || trace !== undefined) {
+        const usage = this.hooks.usage(unit, result);
+        if (usage !== undefined) used = usageWeight("usageOf", usage, start.ask.weight);
+        if (this.countTokens && used !== undefined) this.settle(start, used, hasParts(usage));
+        recorded = books?.end(unit, hold, result, usage, false);
       }
+      if (trace !== undefined) traceSuccess(trace, used ?? (start.ask.weight === ZERO_WEIGHT ? undefined : start.ask.weight));
       this.options.adaptive?.success();
     } finally {
       this.release(start);
@@ -276,8 +241,9 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
   }
 
   /** Settles a failed attempt (headers, pause, back-off, release) and follows the policies' decision. */
-  private async failed(unit: U, error: unknown, start: Start, state: RetryState, hold?: Hold): Promise<R> {
+  private async failed(unit: U, error: unknown, start: Start, state: UnitState, hold?: Hold): Promise<R> {
     const kind = this.hooks.classify(error);
+    if (kind !== undefined) this.limiter.noteRefusal?.(kind);
     const retryAfter = kind === undefined ? undefined : this.hooks.retryAfter(error);
     // A hint beyond the bounded wait fails the unit (below) rather than freezing the limiter for everyone.
     const bounded = this.maxWaitMs !== undefined && retryAfter !== undefined && retryAfter * 1000 > this.maxWaitMs;
@@ -287,7 +253,7 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
       this.observe(error);
       if (this.learning && (kind === "rate-limit" || kind === "quota")) this.learnFrom(error);
       if (kind === "rate-limit") {
-        if (retryAfter !== undefined && retryAfter > 0 && !bounded) this.limiter.pause(retryAfter, error);
+        if (retryAfter !== undefined && retryAfter > 0 && !bounded) becauseOf("retry-after", () => this.limiter.pause(retryAfter, error));
         // Back off before freeing the slot, so no waiting unit takes it at the old concurrency.
         this.options.adaptive?.rateLimited();
       }
@@ -295,8 +261,10 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
       this.release(start);
     }
     if (recorded !== undefined) await recorded;
+    if (state.trace !== undefined && this.signal.aborted) traceFailure(state.trace, error, kind, "aborted", false);
     this.signal.throwIfAborted(); // the run was aborted or already failed: no retry, no fallback
     const decision = this.options.policy.decide({ error, kind, retryAfter }, state);
+    if (state.trace !== undefined) traceFailure(state.trace, error, kind, kind === undefined ? "error" : "refused", decision?.action === "retry");
     if (decision === undefined || decision.action === "fail") {
       const final = decision ?? { error, fallback: true, stopRun: false };
       if (final.stopRun) this.options.lifecycle.fail(final.error);
@@ -310,6 +278,7 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
         cause: error,
       });
     }
+    if (state.trace !== undefined) state.trace.backoffMs = decision.waitMs;
     if (decision.counter === "attempt") this.hooks.setAttempt(++state.attempt);
     else state.rateLimitRetries++;
     if (decision.waitMs > 0) await sleep(decision.waitMs, this.signal);
@@ -338,12 +307,15 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
   }
 
   /** Waits for a start of `ask` (FIFO); a grant that lands as the run stops is given back unused. */
-  private async take(ask: Ask): Promise<Start> {
+  private async take(ask: Ask, trace?: AttemptTrace): Promise<Start> {
     const gate = this.gate;
     let start: Start;
     if (gate !== undefined) {
       let seq = gate.tryStart(ask.weight);
-      if (seq < 0) seq = await gate.waitStart(ask.weight, this.signal, this.maxWaitMs);
+      if (seq < 0) {
+        if (trace !== undefined) traceHeld(trace, this.limiter);
+        seq = await gate.waitStart(ask.weight, this.signal, this.maxWaitMs);
+      }
       start = { permit: undefined, seq, ask };
     } else {
       const { weight } = ask;

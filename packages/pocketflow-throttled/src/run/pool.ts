@@ -83,8 +83,8 @@ export interface UnitRunner<U, R> {
   finishFast(result: R): void;
   /** A fast call failed: settle that attempt (its start is still held) and go on with the policies. */
   recoverFast(unit: U, error: unknown): Promise<R>;
-  /** Every attempt of the unit, start to finish. Rejects when the unit fails for good. */
-  run(unit: U): Promise<R>;
+  /** Every attempt of the unit (`index`: its place in the run), start to finish. Rejects when the unit fails for good. */
+  run(unit: U, index: number): Promise<R>;
 }
 
 /** What `next` returns when the source is exhausted. */
@@ -126,7 +126,7 @@ export function runPool<U, R>(options: PoolOptions<U, R>): Promise<void> {
           options.place(index, result, unit);
           continue;
         }
-        options.place(index, await runner.run(unit), unit);
+        options.place(index, await runner.run(unit, index), unit);
       } catch (error) {
         lifecycle.fail(error);
         throw error; // the run rejects at once; the other workers stop pulling and settle on their own

@@ -14,6 +14,8 @@ import { checkCount, checkPositive } from "../../validate.js";
 import { HeaderLimits, parseRateLimitHeaders } from "../headers.js";
 import { type AcquireOptions, type Limiter, type TokenUsage, type Weight, ZERO_WEIGHT } from "../limiter.js";
 import { acquireWeight, maxWaitMsOf, settledWeight } from "../weights.js";
+import { becauseOf, changeReason, limiterChannel, publishLimiter } from "../../observe/channels.js";
+import { type LimiterMetrics, metricsOf, RefusalCounts, windowUse } from "../metrics.js";
 import { type LearnedLimits, learnedRules, neverFits, replaceRules, type WindowLimit } from "../windows.js";
 import { RedisBudgetStore } from "./budget.js";
 import { Fallback, LocalView } from "./fallback.js";
@@ -73,6 +75,7 @@ export class RedisLimiter implements Limiter, AsyncDisposable, PermitOwner {
   private readonly _settles: boolean;
   private readonly _shared: SharedState;
   private readonly _queue = new WaiterQueue();
+  private readonly _refusals = new RefusalCounts();
   private readonly _leases: Leases;
   private readonly _wakeUps: WakeUps;
   private readonly _view: LocalView;
@@ -167,6 +170,17 @@ export class RedisLimiter implements Limiter, AsyncDisposable, PermitOwner {
     return { ...this._queue.stats(this.active), leasesLost: this._leases.lost };
   }
 
+  /** This process's requests, waits and refusals; the shorthand window's use as of the last store answer. */
+  metrics(): LimiterMetrics {
+    const limit = this.maxPerWindow;
+    const windows = limit === undefined ? [] : [windowUse(this.windowSeconds, "maxRequests", this.currentWindowCount, limit)];
+    return metricsOf(this.stats, this._queue.waits, this._refusals, windows);
+  }
+
+  noteRefusal(kind: string): void {
+    this._refusals.add(kind);
+  }
+
   async acquire(options?: AcquireOptions): Promise<RedisPermit> {
     return this._enqueue(acquireWeight("acquire", options, ZERO_WEIGHT), options);
   }
@@ -182,7 +196,11 @@ export class RedisLimiter implements Limiter, AsyncDisposable, PermitOwner {
 
   /** Changes the concurrency for every process sharing the key (stored in Redis). */
   setConcurrency(maxConcurrent: number): void {
+    const from = this._shared.concurrency;
     this._shared.concurrency = checkCount("maxConcurrent", maxConcurrent);
+    if (limiterChannel.hasSubscribers && from !== maxConcurrent) {
+      publishLimiter({ event: "concurrency", limiter: this, from, to: maxConcurrent, reason: changeReason() });
+    }
     const k = this._keys;
     this._background("setConcurrency", async () => {
       const reply = await this._store.call(SET_CONCURRENCY, [k.config], [...this._declared, maxConcurrent, k.channel]);
@@ -196,6 +214,7 @@ export class RedisLimiter implements Limiter, AsyncDisposable, PermitOwner {
     checkPositive("seconds", seconds, true);
     const until = performance.now() + seconds * 1000;
     this._shared.notePause(until, cause);
+    if (limiterChannel.hasSubscribers) publishLimiter({ event: "pause", limiter: this, seconds, reason: changeReason() });
     this._view.pauseUntil(until);
     const k = this._keys;
     this._background("pause", () => this._store.call(PAUSE, [k.state], [seconds * 1000, k.channel]));
@@ -209,7 +228,7 @@ export class RedisLimiter implements Limiter, AsyncDisposable, PermitOwner {
     const limits = this.learnLimits ? this._headerLimits.changed(info) : undefined;
     if (limits !== undefined) this.learn(limits);
     this._markAnswered();
-    if (info.holdSeconds > 0) this.pause(info.holdSeconds);
+    if (info.holdSeconds > 0) becauseOf("headers", () => this.pause(info.holdSeconds));
   }
 
   /**
@@ -222,6 +241,7 @@ export class RedisLimiter implements Limiter, AsyncDisposable, PermitOwner {
     const given = learnedRules(limits);
     this._shared.answered = true;
     this._shared.windows.setLearned(encodeRules(replaceRules(this._shared.windows.learned, given)));
+    if (limiterChannel.hasSubscribers) publishLimiter({ event: "learned", limiter: this, windows: this.windows });
     const k = this._keys;
     this._background("learn", async () => {
       this._shared.windows.setLearned(String(await this._store.call(LEARN, [k.state], [encodeRules(given), k.channel])));

@@ -1,6 +1,7 @@
 /** A process's waiters for a `RedisLimiter` start, first come first served, their deadlines (`maxWaitSeconds`), and the counters of how they fared. */
 import { LimiterTimeout } from "../../errors.js";
 import type { LimiterStats, Weight } from "../limiter.js";
+import { WaitSamples } from "../metrics.js";
 import type { RedisPermit } from "./leases.js";
 import { longTimeout } from "./timer.js";
 
@@ -34,6 +35,8 @@ export class WaiterQueue {
   acquired = 0;
   throttled = 0;
   totalWaitMs = 0;
+  /** Recent waits, for `metrics().p95WaitMs`. */
+  readonly waits = new WaitSamples();
   aborted = 0;
   timedOut = 0;
 
@@ -93,7 +96,9 @@ export class WaiterQueue {
     this.acquired++;
     if (waiter.waited) {
       this.throttled++;
-      this.totalWaitMs += performance.now() - waiter.since;
+      const waited = performance.now() - waiter.since;
+      this.totalWaitMs += waited;
+      this.waits.add(waited);
     }
     waiter.resolve(permit);
   }
