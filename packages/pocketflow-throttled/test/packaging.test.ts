@@ -6,7 +6,7 @@
  * throttled batch, with `pocketflow-throttled/testing` too. Slow: a pack, an
  * `npm install` and a `tsc` run.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -174,6 +174,32 @@ describe("a fresh npm project with both tarballs installed", () => {
     await expect(runTsc(["-p", "tsconfig.json"], join(dir, "app"))).resolves.toBe("");
     await expect(node("consumer.cjs")).resolves.toEqual({ out: [2, 4, 6], format: "object" });
   }, 240_000);
+
+  it("runs the simulated provider's command through npx: --help, and a base URL that answers", async () => {
+    const app = join(dir, "app");
+    const help = await exec("npx", ["--no-install", "pocketflow-simulated-provider", "--help"], { cwd: app, timeout: 60_000 });
+    expect(help.stdout).toMatch(/--style/);
+    const child = spawn("npx", ["--no-install", "pocketflow-simulated-provider", "--style", "openai", "--port", "0"], { cwd: app });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        child.stdout.on("data", (chunk: Buffer) => {
+          out += chunk;
+          const match = /Base URL: (http:\/\/127\.0\.0\.1:\d+\/v1)\s/.exec(out);
+          if (match) resolve(match[1] as string);
+        });
+        child.on("exit", (code) => reject(new Error(`the command exited (${code}) before printing a URL: ${out}`)));
+      });
+      const answer = await fetch(`${url}/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: "Bearer test" },
+        body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] }),
+      });
+      expect(answer.status).toBe(200);
+    } finally {
+      child.kill("SIGTERM");
+    }
+  }, 120_000);
 
   it("rejects a .cts file with a type error (the check above is a real one)", async () => {
     await expect(runTsc(["-p", "tsconfig.wrong.json"], join(dir, "app"))).rejects.toThrow(/wrong\.cts\(2,\d+\): error TS2322/);
