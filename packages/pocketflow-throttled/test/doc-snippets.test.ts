@@ -65,9 +65,11 @@ beforeAll(async () => {
       "pocketflow-ts": pocketflow,
       "pocketflow-throttled": throttled,
       "@types/node": join(REPO, "node_modules", "@types", "node"),
+      // The official PocketFlow TypeScript package, which docs/official-pocketflow.md imports by its npm name.
+      pocketflow: join(throttled, "node_modules", "official-pocketflow"),
       // SDKs some snippets show, resolved from the throttled package's devDependencies.
       ...Object.fromEntries(
-        ["openai", "@anthropic-ai/sdk", "ioredis", "ai", "@ai-sdk/openai", "@google/genai", "zod"].map((name) => [
+        ["openai", "@anthropic-ai/sdk", "ioredis", "ai", "@ai-sdk/openai", "@google/genai", "zod", "bottleneck", "p-limit", "@opentelemetry/api"].map((name) => [
           name,
           join(throttled, "node_modules", name),
         ]),
