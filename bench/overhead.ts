@@ -19,6 +19,14 @@ export const OVERHEAD: OverheadConfig = {
   runs: { bare: 4, "p-limit": 2, "parallel-node": 2, "throttled-node": 4 },
 };
 
+/** The throttled node observed: a no-op subscriber on the three channels, and OTel instrumented. */
+const OBSERVED = ["throttled-node-subscriber", "throttled-node-otel"] as const;
+
+const OBSERVED_LABELS: Record<(typeof OBSERVED)[number], string> = {
+  "throttled-node-subscriber": "ThrottledParallelBatchNode + channel subscriber",
+  "throttled-node-otel": "ThrottledParallelBatchNode + OTel instrument()",
+};
+
 const LABELS: Record<(typeof VARIANTS)[number], string> = {
   bare: "bare pull pool (64 workers)",
   "p-limit": "p-limit over Promise.all",
@@ -55,6 +63,14 @@ export async function benchOverhead(config: OverheadConfig = OVERHEAD): Promise<
     );
   }
   const throttled = rate("throttled-node");
+  // Observed: with a subscriber on every channel, and with OTel instrumented (fewer items: they are slow).
+  const observed = await interleave(OBSERVED, config.runs["throttled-node"], (variant) =>
+    runChild("overhead.mjs", [variant, Math.ceil(config.items / 10), config.concurrency]),
+  );
+  for (const v of OBSERVED) {
+    const r = best(observed.get(v) as ChildResult[], "itemsPerSecond").itemsPerSecond as number;
+    rows.push(row(section, `${OBSERVED_LABELS[v]} (${compact(Math.ceil(config.items / 10))} items): items/s`, `${compact(r)} items/s`, r, `${times(r / throttled)} unobserved`, "", undefined));
+  }
   const pLimit = rate("p-limit");
   rows.push(
     row(
@@ -82,5 +98,5 @@ export async function benchOverhead(config: OverheadConfig = OVERHEAD): Promise<
       ),
     );
   }
-  return { rows, data: { config, runs: Object.fromEntries(runs) } };
+  return { rows, data: { config, runs: Object.fromEntries(runs), observed: Object.fromEntries(observed) } };
 }
