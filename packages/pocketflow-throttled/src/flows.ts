@@ -70,7 +70,8 @@ export const FLOW_VALIDATORS: Readonly<Record<string, Validator>> = {
 /** The `RateLimitHit` in an error or its `cause` chain. */
 export function findRateLimitHit(error: unknown): RateLimitHit | undefined {
   for (let e = error, depth = 0; e !== null && e !== undefined && depth < 16; depth++) {
-    if (e instanceof RateLimitHit) return e;
+    // By name too: a RateLimitHit from another copy of the package (its ESM and CommonJS builds) is no instance of ours.
+    if (e instanceof RateLimitHit || (typeof e === "object" && (e as { name?: unknown }).name === "RateLimitHit")) return e as RateLimitHit;
     e = (e as { cause?: unknown }).cause;
   }
   return undefined;

@@ -808,6 +808,16 @@ describe("AdaptiveThrottledBatchFlow: backing off on RateLimitHit", () => {
     expect(flow.stats.currentConcurrentFlows).toBe(2);
   });
 
+  it("finds a RateLimitHit of another copy of the package (ESM and CommonJS) by its name", async () => {
+    const foreign = Object.assign(new Error("slow down"), { name: "RateLimitHit", retryAfter: 0 });
+    const flow = new AdaptiveBatch(new FailsFor({ 0: foreign }), { initialConcurrentFlows: 4 });
+
+    await flow.runAsync({ batch: ids(1) });
+
+    expect(flow.stats.totalRateLimits).toBe(1);
+    expect(flow.stats.currentConcurrentFlows).toBe(2);
+  });
+
   it("does not back off for an ordinary error", async () => {
     const flow = new AdaptiveBatch(new FailsFor({ 0: new Error("bad input") }), { initialConcurrentFlows: 4 });
 
