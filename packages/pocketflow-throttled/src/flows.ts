@@ -8,6 +8,7 @@ import { type Action, type AnyNode, AsyncParallelBatchFlow, BaseNode, batchItems
 
 import { configure, raw, type Validator } from "./configure.js";
 import { classifyError } from "./detect.js";
+import { prop, searchChain } from "./detect/chain.js";
 import { RateLimitHit } from "./errors.js";
 import { checkLimiterOption, type Limiter, type TokenUsage } from "./limiters/limiter.js";
 import type { WindowLimit } from "./limiters/windows.js";
@@ -69,12 +70,11 @@ export const FLOW_VALIDATORS: Readonly<Record<string, Validator>> = {
 
 /** The `RateLimitHit` in an error or its `cause` chain. */
 export function findRateLimitHit(error: unknown): RateLimitHit | undefined {
-  for (let e = error, depth = 0; e !== null && e !== undefined && depth < 16; depth++) {
-    // By name too: a RateLimitHit from another copy of the package (its ESM and CommonJS builds) is no instance of ours.
-    if (e instanceof RateLimitHit || (typeof e === "object" && (e as { name?: unknown }).name === "RateLimitHit")) return e as RateLimitHit;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return undefined;
+  // The detection's one chain walk (cause, errors, lastError; bounded, cycle-safe). By name too:
+  // a RateLimitHit from another copy of the package (its ESM and CommonJS builds) is no instance of ours.
+  return searchChain(error, false, (node) =>
+    node instanceof RateLimitHit || prop(node, "name") === "RateLimitHit" ? (node as unknown as RateLimitHit) : undefined,
+  );
 }
 
 /**
