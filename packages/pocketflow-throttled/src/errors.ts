@@ -112,9 +112,9 @@ export interface BudgetExceededOptions {
   spent: number;
   /** The limit that start would have crossed. */
   limit: number;
-  /** Which limit: `"maxCostUsd"`, `"maxTokens"` or `"maxRequests"`. */
-  kind: "maxCostUsd" | "maxTokens" | "maxRequests";
-  /** The budget's key (`budget.key(item)`), `""` for one budget for all. */
+  /** Which limit: `"maxCostUsd"`, `"maxTokens"`, `"maxRequests"`, or (a limiter's budget window) `"maxInputTokens"` / `"maxOutputTokens"`. */
+  kind: "maxCostUsd" | "maxTokens" | "maxRequests" | "maxInputTokens" | "maxOutputTokens";
+  /** The budget's key (`budget.key(item)`), `""` for one budget for all (and for a limiter's budget window). */
   key: string;
 }
 

@@ -58,10 +58,10 @@ interface Batch<Item> {
 
 /** `a + b`, part by part. */
 function addWeights(a: Weight, b: Weight): Weight {
-  return { tokens: a.tokens + b.tokens, inputTokens: a.inputTokens + b.inputTokens, outputTokens: a.outputTokens + b.outputTokens };
+  return { tokens: a.tokens + b.tokens, inputTokens: a.inputTokens + b.inputTokens, outputTokens: a.outputTokens + b.outputTokens, costUsd: a.costUsd + b.costUsd };
 }
 
-const NO_TOKENS: Weight = Object.freeze({ tokens: 0, inputTokens: 0, outputTokens: 0 });
+const NO_TOKENS: Weight = Object.freeze({ tokens: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 });
 
 /**
  * Micro-batching under the node's limiter: one start per batch, carrying the

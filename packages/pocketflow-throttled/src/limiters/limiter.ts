@@ -19,7 +19,7 @@ export { checkLimiterOption, isLimiter } from "./types.js";
 export type { AcquireOptions, LearnedLimits, Limiter, LimiterStats, LocalGate, Permit, TokenUsage, Weight, WindowLimit } from "./types.js";
 
 /** The weight of a start that counts no tokens (the run engine's fast path passes it, allocation-free). */
-export const ZERO_WEIGHT: Weight = Object.freeze({ tokens: 0, inputTokens: 0, outputTokens: 0 });
+export const ZERO_WEIGHT: Weight = Object.freeze({ tokens: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 });
 
 /** setTimeout's longest delay; a longer wait (a far-off reset) re-arms when it fires. */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -73,8 +73,8 @@ export abstract class LocalLimiter implements Limiter, LocalGate {
   /** Clears the algorithm's history. */
   protected abstract _resetRate(): void;
 
-  /** The error for a weight `_delayFor` says can never start. */
-  protected _neverFits(_weight: Weight): RangeError {
+  /** The error for a weight `_delayFor` says can never start: a budget it would cross, or a RangeError. */
+  protected _neverFits(_weight: Weight): Error {
     return new RangeError("a request of this weight can never start under this limiter");
   }
 

@@ -12,6 +12,7 @@ import { limiterChannel, publishLimiter, changeReason } from "../observe/channel
 import { type LimiterMetrics, windowUse } from "./metrics.js";
 import type { Weight } from "./types.js";
 import {
+  budgetExceeded,
   type LearnedLimits,
   learnedRules,
   neverFits,
@@ -110,6 +111,7 @@ export class RateLimiter extends LocalLimiter {
       option,
       learned: false,
       share: false,
+      fail: false,
     });
     this._configured = [
       ...(maxPerWindow === undefined ? [] : [shorthand("maxRequests", maxPerWindow, "maxPerWindow")]),
@@ -207,7 +209,9 @@ export class RateLimiter extends LocalLimiter {
     if (this._log.settle(seq, actual)) this._drain(); // a refund takes effect at once
   }
 
-  protected override _neverFits(weight: Weight): RangeError {
+  protected override _neverFits(weight: Weight): Error {
+    const refused = this._log.refusal(performance.now(), weight);
+    if (refused !== undefined) return budgetExceeded(refused.rule, refused.used, weight);
     const rule = this._log.neverFits(weight);
     return rule === undefined ? super._neverFits(weight) : neverFits(rule, weight);
   }

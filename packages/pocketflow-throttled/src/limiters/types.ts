@@ -14,6 +14,8 @@ export interface AcquireOptions {
   inputTokens?: number;
   /** Estimated output tokens (counts against `maxOutputTokens` windows). @default 0 */
   outputTokens?: number;
+  /** Estimated cost in US dollars (counts against `maxCostUsd` windows). @default 0 */
+  costUsd?: number;
   /**
    * A start that cannot happen within this many seconds fails with
    * `LimiterTimeout` (at once when the wait is already known to be longer).
@@ -27,6 +29,8 @@ export interface TokenUsage {
   tokens?: number;
   inputTokens?: number;
   outputTokens?: number;
+  /** US dollars (against `maxCostUsd` windows); missing: the estimate's. */
+  costUsd?: number;
 }
 
 /** Counters a limiter keeps. */

@@ -2,8 +2,8 @@
 import { checkOptions, checkSignal, checkTokenCount, checkWaitSeconds } from "../validate.js";
 import type { Weight } from "./windows.js";
 
-const ACQUIRE_KEYS = ["signal", "tokens", "inputTokens", "outputTokens", "maxWaitSeconds"];
-const USAGE_KEYS = ["tokens", "inputTokens", "outputTokens"];
+const ACQUIRE_KEYS = ["signal", "tokens", "inputTokens", "outputTokens", "costUsd", "maxWaitSeconds"];
+const USAGE_KEYS = ["tokens", "inputTokens", "outputTokens", "costUsd"];
 
 /**
  * Checks the options of `acquire` / `run` (a wrong type is a TypeError quoting
@@ -15,11 +15,12 @@ export function acquireWeight(owner: string, options: unknown, zero: Weight): We
   const o = checkOptions(owner, options, ACQUIRE_KEYS);
   checkSignal("signal", o.signal);
   checkWaitSeconds("maxWaitSeconds", o.maxWaitSeconds);
-  if (o.tokens === undefined && o.inputTokens === undefined && o.outputTokens === undefined) return zero;
+  if (o.tokens === undefined && o.inputTokens === undefined && o.outputTokens === undefined && o.costUsd === undefined) return zero;
   const inputTokens = o.inputTokens === undefined ? 0 : checkTokenCount("inputTokens", o.inputTokens);
   const outputTokens = o.outputTokens === undefined ? 0 : checkTokenCount("outputTokens", o.outputTokens);
   const tokens = o.tokens === undefined ? inputTokens + outputTokens : checkTokenCount("tokens", o.tokens);
-  return { tokens, inputTokens, outputTokens };
+  const costUsd = o.costUsd === undefined ? 0 : checkTokenCount("costUsd", o.costUsd);
+  return { tokens, inputTokens, outputTokens, costUsd };
 }
 
 /** `maxWaitSeconds` of already checked options, in milliseconds (undefined: the limiter's default). */
@@ -36,7 +37,7 @@ export function maxWaitMsOf(options: { maxWaitSeconds?: number } | undefined): n
 export function settledWeight(actual: unknown, estimate: Weight): Weight {
   if (typeof actual !== "object" || actual === null) {
     const tokens = checkTokenCount("settle(actualTokens)", actual);
-    return { tokens, inputTokens: estimate.inputTokens, outputTokens: estimate.outputTokens };
+    return { tokens, inputTokens: estimate.inputTokens, outputTokens: estimate.outputTokens, costUsd: estimate.costUsd };
   }
   const u = checkOptions("settle", actual, USAGE_KEYS);
   const input = u.inputTokens === undefined ? undefined : checkTokenCount("settle inputTokens", u.inputTokens);
@@ -46,7 +47,8 @@ export function settledWeight(actual: unknown, estimate: Weight): Weight {
   let tokens: number;
   if (u.tokens !== undefined) tokens = checkTokenCount("settle tokens", u.tokens);
   else tokens = input === undefined && output === undefined ? estimate.tokens : inputTokens + outputTokens;
-  return { tokens, inputTokens, outputTokens };
+  const costUsd = u.costUsd === undefined ? estimate.costUsd : checkTokenCount("settle costUsd", u.costUsd);
+  return { tokens, inputTokens, outputTokens, costUsd };
 }
 
 /** A weight handed to the gate directly: each part finite and >= 0. */
@@ -54,5 +56,6 @@ export function checkWeight(what: string, w: Weight): Weight {
   checkTokenCount(`${what} tokens`, w.tokens);
   checkTokenCount(`${what} inputTokens`, w.inputTokens);
   checkTokenCount(`${what} outputTokens`, w.outputTokens);
+  checkTokenCount(`${what} costUsd`, w.costUsd);
   return w;
 }

@@ -5,9 +5,10 @@
  * `(t - seconds - margin, t]` plus this one stay within its limit; the margin
  * keeps each start counted a little longer, since a provider counts arrival.
  */
+import { BudgetExceeded } from "../errors.js";
 import { checkCount, checkOptions, checkPositive } from "../validate.js";
 
-/** What one start weighs: its total, input and output token estimates. */
+/** What one start weighs: its total, input and output token estimates, and its estimated cost. */
 export interface Weight {
   /** Total tokens (counts against `maxTokens` windows). */
   tokens: number;
@@ -15,15 +16,21 @@ export interface Weight {
   inputTokens: number;
   /** Output (completion) tokens (counts against `maxOutputTokens` windows). */
   outputTokens: number;
+  /** US dollars (counts against `maxCostUsd` windows). */
+  costUsd: number;
 }
 
 /**
  * One sliding window: no interval of `seconds` holds more than each limit
- * given. Give at least one limit.
+ * given. Give at least one limit. A window with `onExceed: "fail"` is a
+ * budget: a start that would cross it fails with `BudgetExceeded` instead of
+ * waiting for room.
  *
  * @example
  * // Anthropic-style: 50 requests, 30,000 input and 8,000 output tokens per minute
  * const windows = [{ seconds: 60, maxRequests: 50, maxInputTokens: 30_000, maxOutputTokens: 8_000 }];
+ * // and at most $5 in any day, refused (not delayed) once spent
+ * windows.push({ seconds: 86_400, maxCostUsd: 5, onExceed: "fail" });
  */
 export interface WindowLimit {
   /** The window's length in seconds (finite, > 0). */
@@ -36,6 +43,10 @@ export interface WindowLimit {
   maxInputTokens?: number;
   /** At most this many output tokens started in any interval of `seconds` (undefined: not limited). */
   maxOutputTokens?: number;
+  /** At most this many US dollars (start estimates, corrected by `settle`) in any interval of `seconds` (undefined: not limited). */
+  maxCostUsd?: number;
+  /** What a start that would cross a limit of this window does: wait for room, or fail with `BudgetExceeded`. @default "wait" */
+  onExceed?: "wait" | "fail";
 }
 
 /** Limits a provider reported (limit headers, a quota error's body); each becomes a window of that kind. */
@@ -55,7 +66,7 @@ export interface LearnedLimits {
 }
 
 /** The limit fields of a `WindowLimit`, which are also the kinds of window. */
-export type WindowKind = "maxRequests" | "maxTokens" | "maxInputTokens" | "maxOutputTokens";
+export type WindowKind = "maxRequests" | "maxTokens" | "maxInputTokens" | "maxOutputTokens" | "maxCostUsd";
 
 /** One limit of one window, as the limiter enforces it. */
 export interface WindowRule {
@@ -71,27 +82,34 @@ export interface WindowRule {
    * within its per-minute limit).
    */
   readonly share: boolean;
+  /** `onExceed: "fail"`: a start that would cross it is refused with `BudgetExceeded`, never queued. */
+  readonly fail: boolean;
 }
 
-const KINDS: readonly WindowKind[] = ["maxRequests", "maxTokens", "maxInputTokens", "maxOutputTokens"];
-const WINDOW_KEYS = ["seconds", ...KINDS];
+const KINDS: readonly WindowKind[] = ["maxRequests", "maxTokens", "maxInputTokens", "maxOutputTokens", "maxCostUsd"];
+const WINDOW_KEYS = ["seconds", "onExceed", ...KINDS];
 const UNITS: Record<WindowKind, string> = {
   maxRequests: "requests",
   maxTokens: "tokens",
   maxInputTokens: "input tokens",
   maxOutputTokens: "output tokens",
+  maxCostUsd: "US dollars",
 };
 
 /** Compacts the start log once this many expired entries have piled up at its front. */
 const COMPACT_AFTER = 1024;
 
 /** What `w` weighs in a window of `kind`. */
-function weightIn(kind: WindowKind, w: Weight): number {
+export function weightIn(kind: WindowKind, w: Weight): number {
   if (kind === "maxTokens") return w.tokens;
   if (kind === "maxInputTokens") return w.inputTokens;
   if (kind === "maxOutputTokens") return w.outputTokens;
+  if (kind === "maxCostUsd") return w.costUsd;
   return 1;
 }
+
+/** Float sums of prices must not refuse a start that exactly fits. */
+const COST_SLACK = 1e-9;
 
 /** The rules of the `windows` option, validated: each window an object with `seconds` and at least one limit. */
 export function windowRules(windows: unknown): WindowRule[] {
@@ -102,14 +120,18 @@ export function windowRules(windows: unknown): WindowRule[] {
     const name = `windows[${i}]`;
     const w = checkOptions(name, window, WINDOW_KEYS);
     const seconds = checkPositive(`${name}.seconds`, w.seconds);
+    const onExceed = w.onExceed ?? "wait";
+    if (onExceed !== "wait" && onExceed !== "fail") throw new TypeError(`${name}.onExceed must be "wait" or "fail", got ${JSON.stringify(w.onExceed)}`);
+    const fail = onExceed === "fail";
     const before = rules.length;
     for (const kind of KINDS) {
       if (w[kind] === undefined) continue;
-      const limit = checkCount(`${name}.${kind}`, w[kind]);
-      rules.push({ seconds, kind, limit, option: kind, learned: false, share: false });
+      // Dollars are not counts: any finite amount >= 0 (0 refuses every priced start).
+      const limit = kind === "maxCostUsd" ? checkPositive(`${name}.maxCostUsd`, w[kind], true) : checkCount(`${name}.${kind}`, w[kind]);
+      rules.push({ seconds, kind, limit, option: kind, learned: false, share: false, fail });
     }
     if (rules.length === before) {
-      throw new RangeError(`${name} has no limit: give it maxRequests, maxTokens, maxInputTokens or maxOutputTokens`);
+      throw new RangeError(`${name} has no limit: give it maxRequests, maxTokens, maxInputTokens, maxOutputTokens or maxCostUsd`);
     }
   });
   return rules;
@@ -135,26 +157,27 @@ export function learnedRules(limits: LearnedLimits): WindowRule[] {
   for (const [key, kind, seconds] of LEARNED) {
     if (given[key] === undefined) continue;
     const limit = checkCount(`learn ${key}`, given[key]);
-    rules.push({ seconds, kind, limit, option: `${kind} (learned)`, learned: true, share: false });
+    rules.push({ seconds, kind, limit, option: `${kind} (learned)`, learned: true, share: false, fail: false });
     if (seconds === 60) {
-      rules.push({ seconds: 1, kind, limit: Math.ceil(limit / 60), option: `${kind} (learned)`, learned: true, share: true });
+      rules.push({ seconds: 1, kind, limit: Math.ceil(limit / 60), option: `${kind} (learned)`, learned: true, share: true, fail: false });
     }
   }
   return rules;
 }
 
-/** `current` with every rule of the same period and kind as one of `learned` replaced by it. */
+/** `current` with every waiting rule of the same period and kind as one of `learned` replaced by it (budgets stay). */
 export function replaceRules(current: readonly WindowRule[], learned: readonly WindowRule[]): WindowRule[] {
-  const kept = current.filter((r) => !learned.some((l) => l.seconds === r.seconds && l.kind === r.kind));
+  const kept = current.filter((r) => r.fail || !learned.some((l) => l.seconds === r.seconds && l.kind === r.kind));
   return [...kept, ...learned];
 }
 
-/** The rules grouped back into windows (one per period; of two limits of one kind, the stricter). */
+/** The rules grouped back into windows (one per period and `onExceed`; of two limits of one kind, the stricter). */
 export function windowsOf(rules: readonly WindowRule[]): readonly WindowLimit[] {
-  const byPeriod = new Map<number, WindowLimit>();
+  const byPeriod = new Map<string, WindowLimit>();
   for (const r of rules) {
-    const w = byPeriod.get(r.seconds) ?? { seconds: r.seconds };
-    byPeriod.set(r.seconds, w);
+    const at = `${r.seconds}${r.fail ? "f" : "w"}`;
+    const w = byPeriod.get(at) ?? (r.fail ? { seconds: r.seconds, onExceed: "fail" as const } : { seconds: r.seconds });
+    byPeriod.set(at, w);
     const had = w[r.kind];
     w[r.kind] = had === undefined ? r.limit : Math.min(had, r.limit);
   }
@@ -165,6 +188,16 @@ export function windowsOf(rules: readonly WindowRule[]): readonly WindowLimit[] 
 export function neverFits(rule: WindowRule, w: Weight): RangeError {
   return new RangeError(
     `a request of ${weightIn(rule.kind, w)} ${UNITS[rule.kind]} can never start under the ${rule.seconds} s window's ${rule.option} ${rule.limit}: split it or raise the limit`,
+  );
+}
+
+/** The refusal of a start that would cross the budget `rule` (`used` already in its window). */
+export function budgetExceeded(rule: WindowRule, used: number, w: Weight): BudgetExceeded {
+  const money = rule.kind === "maxCostUsd";
+  const show = (n: number): string => (money ? `$${Number(n.toPrecision(6))}` : String(n));
+  return new BudgetExceeded(
+    `a start of ${show(weightIn(rule.kind, w))}${money ? "" : ` ${UNITS[rule.kind]}`} would cross the ${rule.seconds} s budget window's ${rule.option} ${rule.limit} (${show(used)} used)`,
+    { spent: used, limit: rule.limit, kind: rule.kind, key: "" },
   );
 }
 
@@ -189,6 +222,7 @@ export class WindowLog {
   private readonly _tokens: number[] = [];
   private readonly _input: number[] = [];
   private readonly _output: number[] = [];
+  private readonly _cost: number[] = [];
   private _base = 0;
 
   constructor(readonly marginMs: number) {}
@@ -209,9 +243,20 @@ export class WindowLog {
     this._prune(now);
   }
 
-  /** The first rule a start of weight `w` could never fit (a share admits anything alone), else undefined. */
+  /** The first waiting rule a start of weight `w` could never fit (a share admits anything alone), else undefined. */
   neverFits(w: Weight): WindowRule | undefined {
-    for (const t of this._tracked) if (!t.rule.share && weightIn(t.rule.kind, w) > t.rule.limit) return t.rule;
+    for (const t of this._tracked) if (!t.rule.fail && !t.rule.share && weightIn(t.rule.kind, w) > t.rule.limit) return t.rule;
+    return undefined;
+  }
+
+  /** The first budget (`onExceed: "fail"`) a start of `w` would cross now, with what it holds; else undefined. */
+  refusal(now: number, w: Weight): { rule: WindowRule; used: number } | undefined {
+    this._prune(now);
+    for (const t of this._tracked) {
+      if (!t.rule.fail) continue;
+      const used = t.values === undefined ? this._times.length - t.first : t.sum;
+      if (used + weightIn(t.rule.kind, w) > t.rule.limit + COST_SLACK) return { rule: t.rule, used };
+    }
     return undefined;
   }
 
@@ -224,6 +269,12 @@ export class WindowLog {
     for (const t of this._tracked) {
       const { rule, values } = t;
       let at: number;
+      if (rule.fail) {
+        // A budget is never waited for: crossing it is a refusal (see `refusal`).
+        const used = values === undefined ? len - t.first : t.sum;
+        if (used + weightIn(rule.kind, w) > rule.limit + COST_SLACK) return Number.POSITIVE_INFINITY;
+        continue;
+      }
       if (values === undefined) {
         if (len - t.first < rule.limit) continue;
         at = times[len - rule.limit] as number; // the start that must leave first
@@ -251,6 +302,7 @@ export class WindowLog {
     this._tokens.push(w.tokens);
     this._input.push(w.inputTokens);
     this._output.push(w.outputTokens);
+    this._cost.push(w.costUsd);
     for (const t of this._tracked) if (t.values !== undefined) t.sum += weightIn(t.rule.kind, w);
     return this._base + this._times.length - 1;
   }
@@ -262,20 +314,22 @@ export class WindowLog {
     const refund =
       actual.tokens < (this._tokens[i] as number) ||
       actual.inputTokens < (this._input[i] as number) ||
-      actual.outputTokens < (this._output[i] as number);
+      actual.outputTokens < (this._output[i] as number) ||
+      actual.costUsd < (this._cost[i] as number);
     for (const t of this._tracked) {
       if (t.values !== undefined && i >= t.first) t.sum += weightIn(t.rule.kind, actual) - (t.values[i] as number);
     }
     this._tokens[i] = actual.tokens;
     this._input[i] = actual.inputTokens;
     this._output[i] = actual.outputTokens;
+    this._cost[i] = actual.costUsd;
     return refund;
   }
 
   /** Forgets every logged start. */
   clear(): void {
     this._base += this._times.length;
-    this._times.length = this._tokens.length = this._input.length = this._output.length = 0;
+    this._times.length = this._tokens.length = this._input.length = this._output.length = this._cost.length = 0;
     for (const t of this._tracked) {
       t.first = 0;
       t.sum = 0;
@@ -305,6 +359,7 @@ export class WindowLog {
     if (kind === "maxTokens") return this._tokens;
     if (kind === "maxInputTokens") return this._input;
     if (kind === "maxOutputTokens") return this._output;
+    if (kind === "maxCostUsd") return this._cost;
     return undefined;
   }
 
@@ -325,7 +380,7 @@ export class WindowLog {
       if (f < oldest) oldest = f;
     }
     if (this._tracked.length > 0 && oldest >= COMPACT_AFTER && oldest * 2 >= len) {
-      for (const a of [times, this._tokens, this._input, this._output]) a.splice(0, oldest);
+      for (const a of [times, this._tokens, this._input, this._output, this._cost]) a.splice(0, oldest);
       this._base += oldest;
       for (const t of this._tracked) t.first -= oldest;
     }

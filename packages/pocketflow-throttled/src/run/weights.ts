@@ -34,13 +34,14 @@ function hookCount(hook: string, value: unknown): number {
 export function estimateWeight(hook: string, value: unknown): Weight {
   if (typeof value === "number" || value === null || typeof value !== "object") {
     const n = hookCount(hook, value);
-    return n === 0 ? ZERO_WEIGHT : { tokens: n, inputTokens: n, outputTokens: 0 };
+    return n === 0 ? ZERO_WEIGHT : { tokens: n, inputTokens: n, outputTokens: 0, costUsd: 0 };
   }
   const parts = value as TokenUsage;
   const inputTokens = parts.inputTokens === undefined ? 0 : hookCount(`${hook} inputTokens`, parts.inputTokens);
   const outputTokens = parts.outputTokens === undefined ? 0 : hookCount(`${hook} outputTokens`, parts.outputTokens);
   const tokens = parts.tokens === undefined ? inputTokens + outputTokens : hookCount(`${hook} tokens`, parts.tokens);
-  return { tokens, inputTokens, outputTokens };
+  const costUsd = parts.costUsd === undefined ? 0 : hookCount(`${hook} costUsd`, parts.costUsd);
+  return { tokens, inputTokens, outputTokens, costUsd };
 }
 
 /**
@@ -50,7 +51,7 @@ export function estimateWeight(hook: string, value: unknown): Weight {
  */
 export function usageWeight(hook: string, value: unknown, estimate: Weight): Weight {
   if (typeof value === "number" || value === null || typeof value !== "object") {
-    return { tokens: hookCount(hook, value), inputTokens: estimate.inputTokens, outputTokens: estimate.outputTokens };
+    return { tokens: hookCount(hook, value), inputTokens: estimate.inputTokens, outputTokens: estimate.outputTokens, costUsd: estimate.costUsd };
   }
   const parts = value as TokenUsage;
   const input = parts.inputTokens === undefined ? undefined : hookCount(`${hook} inputTokens`, parts.inputTokens);
@@ -60,5 +61,6 @@ export function usageWeight(hook: string, value: unknown, estimate: Weight): Wei
   let tokens: number;
   if (parts.tokens !== undefined) tokens = hookCount(`${hook} tokens`, parts.tokens);
   else tokens = input === undefined && output === undefined ? estimate.tokens : inputTokens + outputTokens;
-  return { tokens, inputTokens, outputTokens };
+  const costUsd = parts.costUsd === undefined ? estimate.costUsd : hookCount(`${hook} costUsd`, parts.costUsd);
+  return { tokens, inputTokens, outputTokens, costUsd };
 }

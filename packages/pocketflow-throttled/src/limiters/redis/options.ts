@@ -113,6 +113,7 @@ export function checkRedisOptions(options: RedisLimiterOptions): CheckedRedisOpt
     option,
     learned: false,
     share: false,
+    fail: false,
   });
   const rules = [
     ...(maxPerWindow === undefined ? [] : [shorthand("maxRequests", maxPerWindow, "maxPerWindow")]),

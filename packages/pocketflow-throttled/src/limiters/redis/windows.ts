@@ -6,8 +6,8 @@
 import type { Weight } from "../limiter.js";
 import { replaceRules, type WindowKind, type WindowLimit, type WindowRule, windowsOf } from "../windows.js";
 
-const CODES: Record<WindowKind, string> = { maxRequests: "r", maxTokens: "t", maxInputTokens: "i", maxOutputTokens: "o" };
-const KINDS: Record<string, WindowKind> = { r: "maxRequests", t: "maxTokens", i: "maxInputTokens", o: "maxOutputTokens" };
+const CODES: Record<WindowKind, string> = { maxRequests: "r", maxTokens: "t", maxInputTokens: "i", maxOutputTokens: "o", maxCostUsd: "c" };
+const KINDS: Record<string, WindowKind> = { r: "maxRequests", t: "maxTokens", i: "maxInputTokens", o: "maxOutputTokens", c: "maxCostUsd" };
 const SHORTHAND: Record<string, string> = { R: "maxPerWindow", T: "maxTokensPerWindow" };
 
 /** What `w` weighs in a window of `kind`. */
@@ -37,7 +37,7 @@ export function decodeRules(text: string, learned: boolean): WindowRule[] {
     const kind = KINDS[(c ?? "").toLowerCase()];
     if (kind === undefined) continue;
     const option = learned ? `${kind} (learned)` : (SHORTHAND[c as string] ?? kind);
-    rules.push({ seconds: Number(seconds), kind, limit: Number(limit), option, learned, share: share === "1" });
+    rules.push({ seconds: Number(seconds), kind, limit: Number(limit), option, learned, share: share === "1", fail: false });
   }
   return rules;
 }

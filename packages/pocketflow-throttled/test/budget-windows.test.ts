@@ -1,0 +1,194 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { BudgetExceeded, RateLimiter } from "../src/index.js";
+
+/**
+ * Budget windows of an in-process `RateLimiter` (DESIGN section 12): a
+ * window with `onExceed: "fail"` refuses a start that would cross it with
+ * `BudgetExceeded` instead of queueing it; `costUsd` is one more weight,
+ * corrected by `settle`.
+ */
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+/** The rejection of `promise` (fails the test if it resolves). */
+async function refusal(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => {
+      throw new Error("expected a rejection");
+    },
+    (error: unknown) => error,
+  );
+}
+
+describe("RateLimiter budget windows", () => {
+  it("refuses the start that would cross maxCostUsd at once, with what was spent, and admits one that exactly fits", async () => {
+    const limiter = new RateLimiter({ maxConcurrent: 10, windows: [{ seconds: 60, maxCostUsd: 1, onExceed: "fail" }] });
+    const a = await limiter.acquire({ costUsd: 0.4 });
+    const b = await limiter.acquire({ costUsd: 0.4 });
+
+    const error = await refusal(limiter.acquire({ costUsd: 0.4 }));
+
+    expect(error).toBeInstanceOf(BudgetExceeded);
+    expect(error).toMatchObject({ kind: "maxCostUsd", limit: 1, key: "" });
+    expect((error as BudgetExceeded).spent).toBeCloseTo(0.8, 12);
+    expect((error as BudgetExceeded).message).toMatch(/\$0\.4 would cross the 60 s budget window's maxCostUsd 1 \(\$0\.8 used\)/);
+    // 0.4 + 0.4 + 0.2 is 1.0000000000000002 in floats: still within the budget.
+    const c = await limiter.acquire({ costUsd: 0.2 });
+    expect(limiter.pending).toBe(0);
+    expect(limiter.stats.acquired).toBe(3);
+    for (const p of [a, b, c]) p.release();
+  });
+
+  it("counts settled cost, not the estimate: a refund makes room, a charge takes it", async () => {
+    const limiter = new RateLimiter({ maxConcurrent: 10, windows: [{ seconds: 60, maxCostUsd: 1, onExceed: "fail" }] });
+    const a = await limiter.acquire({ costUsd: 0.9 });
+    await expect(limiter.acquire({ costUsd: 0.2 })).rejects.toBeInstanceOf(BudgetExceeded);
+
+    a.settle({ costUsd: 0.3 });
+    const b = await limiter.acquire({ costUsd: 0.2 });
+    b.settle({ inputTokens: 10, costUsd: 0.7 }); // now 1.0 spent
+
+    await expect(limiter.acquire({ costUsd: 0.01 })).rejects.toMatchObject({ name: "BudgetExceeded", limit: 1 });
+    a.release();
+    b.release();
+  });
+
+  it("keeps the spend of a settle that gives tokens only (the cost estimate stands)", async () => {
+    const limiter = new RateLimiter({ maxConcurrent: 10, windows: [{ seconds: 60, maxCostUsd: 1, onExceed: "fail" }] });
+    const a = await limiter.acquire({ inputTokens: 10, costUsd: 0.6 });
+    a.settle({ inputTokens: 2, outputTokens: 3 });
+
+    await expect(limiter.acquire({ costUsd: 0.5 })).rejects.toBeInstanceOf(BudgetExceeded);
+    a.release();
+  });
+
+  it("a budget frees as its window slides, like any window", async () => {
+    vi.useFakeTimers();
+    const limiter = new RateLimiter({ maxConcurrent: 10, arrivalMarginSeconds: 0, windows: [{ seconds: 1, maxCostUsd: 0.5, onExceed: "fail" }] });
+    (await limiter.acquire({ costUsd: 0.5 })).release();
+    await expect(limiter.acquire({ costUsd: 0.1 })).rejects.toBeInstanceOf(BudgetExceeded);
+
+    await vi.advanceTimersByTimeAsync(1001);
+    const p = await limiter.acquire({ costUsd: 0.5 });
+    p.release();
+  });
+
+  it("onExceed defaults to wait: the same window delays the start instead", async () => {
+    vi.useFakeTimers();
+    const limiter = new RateLimiter({ maxConcurrent: 10, arrivalMarginSeconds: 0, windows: [{ seconds: 1, maxCostUsd: 0.5 }] });
+    (await limiter.acquire({ costUsd: 0.5 })).release();
+    let startedAt = -1;
+    const t0 = performance.now();
+    const waiting = limiter.acquire({ costUsd: 0.1 }).then((p) => {
+      startedAt = performance.now() - t0;
+      p.release();
+    });
+
+    await vi.advanceTimersByTimeAsync(500);
+    expect(startedAt).toBe(-1);
+    expect(limiter.pending).toBe(1);
+    await vi.advanceTimersByTimeAsync(600);
+    await waiting;
+    expect(startedAt).toBeGreaterThanOrEqual(1000);
+  });
+
+  it("a request budget refuses the start past maxRequests without waiting, while a waiting window beside it still delays", async () => {
+    vi.useFakeTimers();
+    const limiter = new RateLimiter({
+      maxConcurrent: 10,
+      arrivalMarginSeconds: 0,
+      windows: [
+        { seconds: 60, maxRequests: 3, onExceed: "fail" },
+        { seconds: 1, maxRequests: 2 },
+      ],
+    });
+    (await limiter.acquire()).release();
+    (await limiter.acquire()).release();
+    const third = limiter.acquire(); // waits for the per-second window, then fits the budget
+    await vi.advanceTimersByTimeAsync(1001);
+    (await third).release();
+
+    const error = await refusal(limiter.acquire());
+    expect(error).toMatchObject({ name: "BudgetExceeded", kind: "maxRequests", spent: 3, limit: 3 });
+    expect(limiter.pending).toBe(0);
+  });
+
+  it("a waiter that reaches the head after the budget filled is refused there, not started", async () => {
+    const limiter = new RateLimiter({ maxConcurrent: 1, windows: [{ seconds: 60, maxCostUsd: 1, onExceed: "fail" }] });
+    const a = await limiter.acquire({ costUsd: 0.5 });
+    const waiting = refusal(limiter.acquire({ costUsd: 0.4 })); // queued for the one slot; fits for now
+    expect(limiter.pending).toBe(1);
+
+    a.settle({ costUsd: 0.9 });
+    a.release();
+
+    expect(await waiting).toBeInstanceOf(BudgetExceeded);
+    expect(limiter.active).toBe(0);
+    expect(limiter.pending).toBe(0);
+  });
+
+  it("an estimate above the budget on its own is a BudgetExceeded, not a wait or a RangeError", async () => {
+    const limiter = new RateLimiter({ windows: [{ seconds: 60, maxCostUsd: 0.1, onExceed: "fail" }] });
+    const error = await refusal(limiter.acquire({ costUsd: 0.25 }));
+    expect(error).toMatchObject({ name: "BudgetExceeded", spent: 0, limit: 0.1 });
+  });
+
+  it("run() is refused the same way and never calls the function", async () => {
+    const limiter = new RateLimiter({ windows: [{ seconds: 60, maxCostUsd: 0.1, onExceed: "fail" }] });
+    const fn = vi.fn(() => 1);
+    await expect(limiter.run(fn, { costUsd: 0.2 })).rejects.toBeInstanceOf(BudgetExceeded);
+    expect(fn).not.toHaveBeenCalled();
+    expect(limiter.active).toBe(0);
+  });
+
+  it("lists budget windows apart from waiting windows of the same period", () => {
+    const limiter = new RateLimiter({
+      windows: [
+        { seconds: 60, maxRequests: 100 },
+        { seconds: 60, maxCostUsd: 2, maxTokens: 5000, onExceed: "fail" },
+      ],
+    });
+    expect(limiter.windows).toEqual([
+      { seconds: 60, maxRequests: 100 },
+      { seconds: 60, onExceed: "fail", maxCostUsd: 2, maxTokens: 5000 },
+    ]);
+  });
+
+  it("learned limits replace waiting windows but never a budget", () => {
+    const limiter = new RateLimiter({
+      learnLimits: true,
+      windows: [
+        { seconds: 60, maxRequests: 100 },
+        { seconds: 60, maxRequests: 10, onExceed: "fail" },
+      ],
+    });
+    limiter.learn({ requestsPerMinute: 500 });
+    expect(limiter.windows).toContainEqual({ seconds: 60, maxRequests: 500 });
+    expect(limiter.windows).toContainEqual({ seconds: 60, onExceed: "fail", maxRequests: 10 });
+  });
+});
+
+describe("budget window bad input", () => {
+  it.each([
+    [{ seconds: 60, maxCostUsd: -1, onExceed: "fail" }, RangeError, /windows\[0\]\.maxCostUsd .*-1/],
+    [{ seconds: 60, maxCostUsd: Number.NaN }, RangeError, /windows\[0\]\.maxCostUsd .*NaN/],
+    [{ seconds: 60, maxCostUsd: "5" }, TypeError, /windows\[0\]\.maxCostUsd/],
+    [{ seconds: 60, maxCostUsd: 1, onExceed: "stop" }, TypeError, /windows\[0\]\.onExceed must be "wait" or "fail", got "stop"/],
+    [{ seconds: 60, onExceed: "fail" }, RangeError, /windows\[0\] has no limit: .*maxCostUsd/],
+  ])("rejects the window %j", (window, type, message) => {
+    expect(() => new RateLimiter({ windows: [window as never] })).toThrow(type);
+    expect(() => new RateLimiter({ windows: [window as never] })).toThrow(message);
+  });
+
+  it("rejects a bad costUsd on acquire and on settle, naming it", async () => {
+    const limiter = new RateLimiter({ windows: [{ seconds: 60, maxCostUsd: 1, onExceed: "fail" }] });
+    await expect(limiter.acquire({ costUsd: Number.NaN })).rejects.toThrow(/costUsd must be a finite number >= 0, got NaN/);
+    await expect(limiter.run(() => 1, { costUsd: -0.5 })).rejects.toThrow(/costUsd must be a finite number >= 0, got -0.5/);
+    const p = await limiter.acquire({ costUsd: 0.1 });
+    expect(() => p.settle({ costUsd: Number.POSITIVE_INFINITY })).toThrow(/settle costUsd must be a finite number >= 0/);
+    p.release();
+    expect(limiter.active).toBe(0);
+  });
+});
