@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { BudgetExceeded, RateLimiter } from "../src/index.js";
+import { BudgetExceeded, RateLimiter, ThrottledParallelBatchNode, UsageLedger } from "../src/index.js";
+import { DEFAULT_PRICES, priceOf } from "../src/ledger/prices.js";
+import { flush } from "test-support";
 
 /**
  * Budget windows of an in-process `RateLimiter` (DESIGN section 12): a
@@ -190,5 +192,158 @@ describe("budget window bad input", () => {
     expect(() => p.settle({ costUsd: Number.POSITIVE_INFINITY })).toThrow(/settle costUsd must be a finite number >= 0/);
     p.release();
     expect(limiter.active).toBe(0);
+  });
+});
+
+interface Shared {
+  items: number[];
+  results?: unknown[];
+}
+
+const answer = (input: number, output: number, model = "m") => ({
+  model,
+  usage: { prompt_tokens: input, completion_tokens: output, total_tokens: input + output },
+});
+
+/** A node whose execAsync is `body`. */
+class Calls extends ThrottledParallelBatchNode<Shared, number, unknown> {
+  constructor(
+    options: ConstructorParameters<typeof ThrottledParallelBatchNode>[0],
+    private readonly body: (item: number) => Promise<unknown>,
+  ) {
+    super(options);
+  }
+  override async prepAsync(shared: Shared) {
+    return shared.items;
+  }
+  override async execAsync(item: number) {
+    return this.body(item);
+  }
+  override async postAsync(shared: Shared, _p: unknown, results: unknown[]) {
+    shared.results = results;
+    return undefined;
+  }
+}
+
+/** A window of $25 that fails, and a price of a dollar per input token for model "m". */
+const dollarsWindow = () => new RateLimiter({ maxConcurrent: 1, windows: [{ seconds: 3600, maxCostUsd: 25, onExceed: "fail" }] });
+const dollarPerToken = () => new UsageLedger({ prices: { m: { input: 1_000_000, output: 0 } } });
+
+describe("nodes under a limiter's budget window", () => {
+  it("price each start's estimate with the ledger, refuse the one that would cross, and start nothing after it", async () => {
+    const ledger = dollarPerToken();
+    const started: number[] = [];
+    const node = new Calls({ limiter: dollarsWindow(), ledger }, async (item) => {
+      started.push(item);
+      return answer(10, 0);
+    });
+    node.estimateTokens = () => 10;
+
+    const error = await node.runAsync({ items: [1, 2, 3, 4, 5] }).catch((e: unknown) => e);
+
+    // Before the first answer no model is known (its estimate costs 0); then each start reserves $10.
+    expect(error).toBeInstanceOf(BudgetExceeded);
+    expect(error).toMatchObject({ kind: "maxCostUsd", spent: 20, limit: 25 });
+    expect(started).toEqual([1, 2]);
+    expect(ledger.totals).toMatchObject({ requests: 2, costUsd: 20 });
+  });
+
+  it("settle each start at what the answer cost, so cheaper answers leave room for more", async () => {
+    const started: number[] = [];
+    // One at a time, so no start is asked for while another's $10 estimate is still in flight.
+    const node = new Calls({ maxConcurrent: 1, limiter: dollarsWindow(), ledger: dollarPerToken() }, async (item) => {
+      started.push(item);
+      return answer(2, 0); // $2, against a $10 estimate
+    });
+    node.estimateTokens = () => 10;
+
+    const error = await node.runAsync({ items: Array.from({ length: 12 }, (_, i) => i + 1) }).catch((e: unknown) => e);
+
+    // Item j starts while 2 (j - 1) + 10 <= 25: items 1 to 8; the 9th would reach $26.
+    expect(started).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(error).toMatchObject({ name: "BudgetExceeded", spent: 16, limit: 25 });
+  });
+
+  it("price with the shipped table when the node has no ledger of its own", async () => {
+    const started: number[] = [];
+    const limiter = new RateLimiter({ maxConcurrent: 1, windows: [{ seconds: 3600, maxCostUsd: 0.5, onExceed: "fail" }] });
+    const node = new Calls({ limiter }, async (item) => {
+      started.push(item);
+      return answer(1_000_000, 0, "gpt-4o-mini");
+    });
+    node.estimateTokens = () => 1_000_000;
+    const price = priceOf(DEFAULT_PRICES, "gpt-4o-mini")?.input as number;
+
+    const error = await node.runAsync({ items: [1, 2, 3, 4, 5, 6, 7, 8] }).catch((e: unknown) => e);
+
+    const fits = 1 + Math.floor((0.5 - price) / price + 1e-9); // the first start is unpriced, then `price` each
+    expect(started).toHaveLength(fits);
+    expect(error).toBeInstanceOf(BudgetExceeded);
+    expect((error as BudgetExceeded).spent).toBeCloseTo(fits * price, 9);
+  });
+
+  it("take a cost the hooks state: estimateTokens' costUsd reserves it, usageOf's settles it", async () => {
+    const started: number[] = [];
+    const node = new Calls({ limiter: dollarsWindow() }, async (item) => {
+      started.push(item);
+      return { cost: 3 };
+    });
+    node.estimateTokens = () => ({ inputTokens: 10, costUsd: 5 });
+    node.usageOf = (result) => ({ inputTokens: 10, costUsd: (result as { cost: number }).cost });
+
+    const error = await node.runAsync({ items: Array.from({ length: 10 }, (_, i) => i + 1) }).catch((e: unknown) => e);
+
+    // Item j starts while 3 (j - 1) + 5 <= 25: items 1 to 7.
+    expect(started).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(error).toMatchObject({ name: "BudgetExceeded", spent: 21, limit: 25 });
+  });
+
+  it("send one request alone until the first answer names the model, then run at full concurrency", async () => {
+    let running = 0;
+    const peaks: number[] = [];
+    const limiter = new RateLimiter({ maxConcurrent: 4, windows: [{ seconds: 3600, maxCostUsd: 1000, onExceed: "fail" }] });
+    const node = new Calls({ maxConcurrent: 4, limiter, ledger: dollarPerToken() }, async () => {
+      peaks.push(++running);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      running--;
+      return answer(1, 0);
+    });
+    node.estimateTokens = () => 1;
+    await node.runAsync({ items: Array.from({ length: 9 }, (_, i) => i) });
+    expect(peaks[0]).toBe(1);
+    expect(peaks[1]).toBe(1); // the second starts only after the first answered
+    expect(Math.max(...peaks)).toBe(4);
+  });
+
+  it("count the estimates in flight: a start asked for while others hold theirs is refused if they would cross together", async () => {
+    const release: Array<() => void> = [];
+    const limiter = new RateLimiter({ maxConcurrent: 4, windows: [{ seconds: 3600, maxCostUsd: 25, onExceed: "fail" }] });
+    const node = new Calls({ maxConcurrent: 4, limiter }, (item) => new Promise((resolve) => release.push(() => resolve({ item }))));
+    node.estimateTokens = () => ({ inputTokens: 1, costUsd: 10 });
+    const run = node.runAsync({ items: [1, 2, 3, 4] }).catch((e: unknown) => e);
+    await flush();
+    expect(release).toHaveLength(2); // $20 in flight; a third $10 would make $30
+    for (const r of release) r();
+    expect(await run).toMatchObject({ name: "BudgetExceeded", spent: 20, limit: 25 });
+  });
+
+  it("an abort while units wait for the first answer ends the run without a stall", async () => {
+    const controller = new AbortController();
+    const limiter = new RateLimiter({ maxConcurrent: 4, windows: [{ seconds: 3600, maxCostUsd: 25, onExceed: "fail" }] });
+    const node = new Calls({ maxConcurrent: 4, limiter, ledger: dollarPerToken() }, () => new Promise(() => {})); // never answers
+    node.estimateTokens = () => 1;
+    const run = node.runAsync({ items: [1, 2, 3] }, { signal: controller.signal }).catch((e: unknown) => e);
+    await flush();
+    controller.abort(new Error("stop"));
+    expect(await run).toMatchObject({ message: "stop" });
+    expect(limiter.pending).toBe(0);
+  });
+
+  it("run every item when the spend stays within the window", async () => {
+    const node = new Calls({ limiter: dollarsWindow(), ledger: dollarPerToken() }, async () => answer(1, 0));
+    node.estimateTokens = () => 1;
+    const shared: Shared = { items: [1, 2, 3, 4, 5] };
+    await node.runAsync(shared);
+    expect(shared.results).toHaveLength(5);
   });
 });

@@ -7,9 +7,9 @@
 import { limiterChannel, publishLimiter } from "../observe/channels.js";
 import { BudgetExceeded } from "../errors.js";
 import type { Limiter, TokenUsage } from "../limiters/types.js";
-import type { Weight } from "../limiters/windows.js";
+import { type Weight, weighsCost } from "../limiters/windows.js";
 import { type BudgetAmount, type BudgetRules, type BudgetStore, MemoryBudgetStore } from "./budget.js";
-import { UsageLedger } from "./ledger.js";
+import { type Recorded, UsageLedger } from "./ledger.js";
 
 /** A reservation held by one attempt. */
 export interface Hold {
@@ -27,6 +27,8 @@ function sharedStore(limiter: Limiter): BudgetStore | undefined {
 export class Books {
   /** The budget needs a token estimate for every start. */
   readonly needsEstimate: boolean;
+  /** The limiter has windows of dollars: estimates are priced and settled with the attempt's cost. */
+  readonly costs: boolean;
   private readonly ledger: UsageLedger | undefined;
   private readonly pricing: UsageLedger;
   private readonly store: BudgetStore | undefined;
@@ -45,7 +47,8 @@ export class Books {
     this.ledger = ledger;
     // Cost limits need prices even without a ledger of the user's.
     this.pricing = ledger ?? new UsageLedger({ warn: () => {} });
-    this.needsEstimate = budget !== undefined && (budget.maxTokens !== undefined || budget.maxCostUsd !== undefined);
+    this.costs = weighsCost(limiter.windows);
+    this.needsEstimate = this.costs || (budget !== undefined && (budget.maxTokens !== undefined || budget.maxCostUsd !== undefined));
     if (budget === undefined) this.store = undefined;
     else if (budget.periodSeconds === undefined) this.store = new MemoryBudgetStore();
     else this.store = sharedStore(limiter) ?? memory();
@@ -56,11 +59,10 @@ export class Books {
     const budget = this.budget;
     if (budget === undefined) return undefined;
     const key = budget.key === undefined ? "" : keyOf(budget, unit);
-    const model = budget.model ?? this.pricing.lastModel;
     const ask: BudgetAmount = {
       requests: 1,
       tokens: weight.tokens,
-      costUsd: budget.maxCostUsd === undefined ? 0 : (this.pricing.estimateCost(model, weight.inputTokens, weight.outputTokens) ?? 0),
+      costUsd: budget.maxCostUsd === undefined ? 0 : weight.costUsd || (this.pricing.estimateCost(this.model, weight.inputTokens, weight.outputTokens) ?? 0),
     };
     const reply = (this.store as BudgetStore).reserve(key, ask, budget);
     const held = (r: Awaited<typeof reply>): Hold => {
@@ -76,9 +78,70 @@ export class Books {
     return reply instanceof Promise ? reply.then(held) : held(reply);
   }
 
+  /** The first attempt priced without a model: the others wait for its answer (`modelKnown`). */
+  private probe: { done: Promise<void>; end: () => void } | undefined;
+
+  /**
+   * Resolves when estimates can be priced: at once when a model is known (or
+   * the first answer came), else for the first caller, who goes alone; the
+   * others wait for its attempt to end, or for `signal`.
+   */
+  modelKnown(signal: AbortSignal): Promise<void> | undefined {
+    if (this.model !== undefined) return undefined;
+    const probe = this.probe;
+    if (probe === undefined) {
+      let end = (): void => {};
+      const done = new Promise<void>((resolve) => {
+        end = resolve;
+      });
+      this.probe = { done, end };
+      return undefined;
+    }
+    return new Promise<void>((resolve) => {
+      const stop = (): void => resolve();
+      signal.addEventListener("abort", stop, { once: true });
+      void probe.done.then(() => {
+        signal.removeEventListener("abort", stop);
+        resolve();
+      });
+    });
+  }
+
+  /** An attempt ended (an answer, an error, a refused start): the first one ends the wait of `modelKnown`. */
+  attemptEnded(): void {
+    const probe = this.probe;
+    if (probe === undefined || probe.end === NOOP) return;
+    probe.end();
+    this.probe = { done: probe.done, end: NOOP };
+  }
+
+  /** The model that prices estimates: the budget's, else the latest one recorded. */
+  private get model(): string | undefined {
+    return this.budget?.model ?? this.pricing.lastModel;
+  }
+
+  /** `weight` with its cost estimated at the model's price, when the limiter weighs dollars and the estimate gave none. */
+  priced(weight: Weight): Weight {
+    if (!this.costs || weight.costUsd !== 0) return weight;
+    const costUsd = this.pricing.estimateCost(this.model, weight.inputTokens, weight.outputTokens);
+    return costUsd === undefined || costUsd === 0 ? weight : { ...weight, costUsd };
+  }
+
+  /** Records one ended attempt (in the ledger, or for pricing only); `undefined` when nothing reported usage. */
+  record(unit: unknown, hold: Hold | undefined, value: unknown, usage: number | TokenUsage | undefined, failed: boolean): Recorded | undefined {
+    const target = this.ledger ?? (hold !== undefined || this.costs ? this.pricing : undefined);
+    const recorded = target?._attemptEnded(unit, value, usage, failed);
+    this.attemptEnded();
+    return recorded;
+  }
+
   /** The attempt ended: record it, and replace its reservation by what it used. */
   end(unit: unknown, hold: Hold | undefined, value: unknown, usage: number | TokenUsage | undefined, failed: boolean): void | Promise<void> {
-    const recorded = (this.ledger ?? (hold ? this.pricing : undefined))?._attemptEnded(unit, value, usage, failed);
+    return this.correct(hold, this.record(unit, hold, value, usage, failed));
+  }
+
+  /** Replaces a reservation by what the attempt used (`recorded`, from `record`). */
+  correct(hold: Hold | undefined, recorded: Recorded | undefined): void | Promise<void> {
     if (hold === undefined || recorded === undefined) return;
     const delta: BudgetAmount = {
       requests: 0,
@@ -112,6 +175,8 @@ export class Books {
     }
   }
 }
+
+const NOOP = (): void => {};
 
 function keyOf(budget: BudgetRules, unit: unknown): string {
   const key = (budget.key as (item: unknown) => string)(unit);

@@ -1,6 +1,7 @@
 /** The `ledger` and `budget` options nodes and flows share, their checks, and the books of one run. */
 import type { Validator } from "../configure.js";
 import type { Limiter } from "../limiters/types.js";
+import { weighsCost } from "../limiters/windows.js";
 import { type BudgetOptions, type BudgetStore, checkBudget, MemoryBudgetStore } from "./budget.js";
 import { Books } from "./books.js";
 import { UsageLedger } from "./ledger.js";
@@ -38,7 +39,8 @@ const memories = new WeakMap<object, BudgetStore>();
 
 /** The books of one run of `owner`, or `undefined` when it has neither ledger nor budget (no cost on the attempt path). */
 export function booksFor(owner: object, o: { ledger?: unknown; budget?: unknown }, limiter: Limiter, source: string): Books | undefined {
-  if (o.ledger === undefined && o.budget === undefined) return undefined;
+  // A limiter window of dollars needs prices on every attempt, ledger or not.
+  if (o.ledger === undefined && o.budget === undefined && !weighsCost(limiter.windows)) return undefined;
   const memory = (): BudgetStore => {
     const known = memories.get(owner);
     if (known !== undefined) return known;

@@ -184,6 +184,11 @@ export function windowsOf(rules: readonly WindowRule[]): readonly WindowLimit[] 
   return Object.freeze([...byPeriod.values()].map((w) => Object.freeze(w)));
 }
 
+/** True when some window weighs dollars: its starts need a cost estimate. */
+export function weighsCost(windows: readonly WindowLimit[] | undefined): boolean {
+  return windows !== undefined && windows.some((w) => w.maxCostUsd !== undefined);
+}
+
 /** The RangeError for a start that no window of `rule` could ever admit. */
 export function neverFits(rule: WindowRule, w: Weight): RangeError {
   return new RangeError(

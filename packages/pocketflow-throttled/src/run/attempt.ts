@@ -105,7 +105,7 @@ export function countsTokens(limiter: Limiter): boolean {
   const windows = limiter.windows;
   if (windows === undefined) return false;
   for (const w of windows) {
-    if (w.maxTokens !== undefined || w.maxInputTokens !== undefined || w.maxOutputTokens !== undefined) return true;
+    if (w.maxTokens !== undefined || w.maxInputTokens !== undefined || w.maxOutputTokens !== undefined || w.maxCostUsd !== undefined) return true;
   }
   return false;
 }
@@ -187,7 +187,16 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
     }
     const state: UnitState = { attempt: 0, rateLimitRetries: 0 };
     if (this.traced) state.trace = startTrace(this.options.run, index);
+    const books = this.options.books;
+    if (books?.costs && ask.weight.costUsd === 0) return this.priced(books, unit, ask, state);
     return this.attempt(unit, ask, state);
+  }
+
+  /** Prices the estimate once the model is known: until the first answer, one attempt goes alone. */
+  private async priced(books: Books, unit: U, ask: Ask, state: UnitState): Promise<R> {
+    await books.modelKnown(this.signal);
+    this.signal.throwIfAborted();
+    return this.attempt(unit, { weight: books.priced(ask.weight), parts: ask.parts }, state);
   }
 
   /** One attempt: take a start, call, settle; a failure goes to the policies. */
@@ -201,7 +210,10 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
       // A start the gate grants at once needs no promise of its own.
       start = this.takeNow(ask) ?? (await this.take(ask, trace));
     } catch (error) {
+      books?.attemptEnded();
       if (hold !== undefined) await books?.cancel(hold);
+      // A budget window of the limiter refused the start: like the node's budget, it ends the run.
+      if (error instanceof BudgetExceeded) this.options.lifecycle.fail(error);
       throw error;
     }
     if (trace !== undefined) traceAttempt(trace);
@@ -218,8 +230,13 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
       if (this.countTokens || books !== undefined || trace !== undefined) {
         const usage = this.hooks.usage(unit, result);
         if (usage !== undefined) used = usageWeight("usageOf", usage, start.ask.weight);
+        const paid = books?.record(unit, hold, result, usage, false);
+        // A window of dollars settles at what the ledger's prices say the attempt cost.
+        if (books?.costs && paid?.costUsd !== undefined && (usage === null || typeof usage !== "object" || usage.costUsd === undefined)) {
+          used = { ...(used ?? start.ask.weight), costUsd: paid.costUsd };
+        }
         if (this.countTokens && used !== undefined) this.settle(start, used, hasParts(usage));
-        recorded = books?.end(unit, hold, result, usage, false);
+        recorded = books?.correct(hold, paid);
       }
       if (trace !== undefined) traceSuccess(trace, used ?? (start.ask.weight === ZERO_WEIGHT ? undefined : start.ask.weight));
       this.options.adaptive?.success();
@@ -323,6 +340,7 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
         signal: this.signal,
         tokens: weight.tokens,
         ...(ask.parts ? { inputTokens: weight.inputTokens, outputTokens: weight.outputTokens } : {}),
+        ...(weight.costUsd === 0 ? {} : { costUsd: weight.costUsd }),
         ...(this.options.maxWaitSeconds === undefined ? {} : { maxWaitSeconds: this.options.maxWaitSeconds }),
       });
       start = { permit, seq: 0, ask };
@@ -337,7 +355,7 @@ export class Attempts<U, R> implements UnitRunner<U, R> {
 
   /** Replaces the start's estimate by `used`; a permit hears a total unless the hooks gave parts. */
   private settle(start: Start, used: Weight, parts: boolean): void {
-    if (start.permit) start.permit.settle(parts ? used : used.tokens);
+    if (start.permit) start.permit.settle(parts ? used : used.costUsd === start.ask.weight.costUsd ? used.tokens : { tokens: used.tokens, costUsd: used.costUsd });
     else this.gate?.settleStart(start.seq, start.ask.weight, used);
   }
 
