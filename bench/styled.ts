@@ -137,14 +137,38 @@ export interface StyledFigures {
 /** The prompt of item `i`: distinct, about 10 tokens. */
 export const promptOf = (i: number): string => `Say hello to record number ${i} please`;
 
-/** Runs `run` on `host` (a fresh provider), warm-up first; the provider is left running for the caller to inspect. */
-export async function measureStyled(host: StyledHost, run: StyledRun): Promise<StyledFigures> {
+/**
+ * A fresh provider of `run.style` on `host`, warmed up (`run.warmUp` requests, then `run.settleMs` for its windows
+ * to empty) and its counters zeroed: the measured run starts here. Returns the SDK call and the items' prompts.
+ */
+export async function prepareStyled(host: StyledHost, run: StyledRun): Promise<{ call: (prompt: string) => Promise<Answer>; prompts: string[] }> {
   const { baseURL } = await host.start({ ...run.provider, style: run.style });
   const call = callerFor(run.style, baseURL, run.maxTokens);
   await Promise.all(Array.from({ length: run.warmUp }, (_, i) => call(`warm-up ${i}`)));
   await delay(run.settleMs);
   await host.resetStats();
-  const prompts = Array.from({ length: run.items }, (_, i) => promptOf(i));
+  return { call, prompts: Array.from({ length: run.items }, (_, i) => promptOf(i)) };
+}
+
+/** The figures of a run that ended with `answers` (index i: item i's, `undefined` when lost) after `makespanMs`. */
+async function figuresOf(host: StyledHost, run: StyledRun, answers: readonly (Answer | undefined)[], makespanMs: number, failure: unknown): Promise<StyledFigures> {
+  const stats = await host.stats();
+  const delivered = answers.filter((a) => a !== undefined).length;
+  const inOrder = answers.length === run.items && answers.every((a, i) => a?.prompt === promptOf(i) && a.text !== "");
+  return {
+    refused: stats.refused,
+    refusedBy: stats.refusedBy,
+    delivered,
+    lost: run.items - delivered,
+    inOrder,
+    makespanMs,
+    failure: failure === undefined ? undefined : String(failure),
+  };
+}
+
+/** Runs `run` on `host` (a fresh provider), warm-up first; the provider is left running for the caller to inspect. */
+export async function measureStyled(host: StyledHost, run: StyledRun): Promise<StyledFigures> {
+  const { call, prompts } = await prepareStyled(host, run);
   const estimate = run.estimate;
   class Ask extends ThrottledParallelBatchNode<{ answers?: Answer[] }, string, Answer> {
     override async prepAsync() {
@@ -170,18 +194,78 @@ export async function measureStyled(host: StyledHost, run: StyledRun): Promise<S
   } catch (error) {
     failure = error;
   }
+  return figuresOf(host, run, shared.answers ?? [], performance.now() - started, failure);
+}
+
+/**
+ * Another library's scheduler, as its README has it: `schedule(task)` runs `task` under the library's limits
+ * and resolves or rejects as `task` does.
+ */
+export type Schedule = <T>(task: () => Promise<T>) => Promise<T>;
+
+/**
+ * Runs `run`'s items through `schedule` (a baseline: Bottleneck, p-queue) against a fresh provider, every item
+ * submitted at once, no retry: a refused item is lost. `run.node` is not used.
+ */
+export async function measureScheduled(host: StyledHost, run: StyledRun, schedule: Schedule): Promise<StyledFigures> {
+  const { call, prompts } = await prepareStyled(host, run);
+  const started = performance.now();
+  const settled = await Promise.allSettled(prompts.map((prompt) => schedule(async () => ({ ...(await call(prompt)), prompt }))));
   const makespanMs = performance.now() - started;
+  const answers = settled.map((s) => (s.status === "fulfilled" ? s.value : undefined));
+  const firstFailure = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+  return figuresOf(host, run, answers, makespanMs, firstFailure?.reason);
+}
+
+/** What a run against a provider whose quota runs out measured. */
+export interface QuotaStopFigures {
+  /** From the first `insufficient_quota` answer reaching the client to the run's rejection, in ms (NaN: none came). */
+  stopMs: number;
+  /** Requests the provider refused for quota: those sent with or after the first refusal. */
+  quotaRefused: number;
+  /** Requests the node started after the first refusal reached it. */
+  startedAfter: number;
+  accepted: number;
+  /** The run's rejection, `undefined` if it resolved. */
+  error: unknown;
+}
+
+/**
+ * A node with `run.node`'s options against a provider of `run.style` that answers `insufficient_quota` after its
+ * `insufficientQuotaAfter` accepted requests (counted from the end of the warm-up): how fast the run stops.
+ */
+export async function measureQuotaStop(host: StyledHost, run: StyledRun): Promise<QuotaStopFigures> {
+  const { call, prompts } = await prepareStyled(host, run);
+  let firstRefusalAt: number | undefined;
+  let startedAfter = 0;
+  class Ask extends ThrottledParallelBatchNode<Record<string, never>, string, Answer> {
+    override async prepAsync() {
+      return prompts;
+    }
+    override async execAsync(prompt: string) {
+      if (firstRefusalAt !== undefined) startedAfter++;
+      try {
+        return await call(prompt);
+      } catch (error) {
+        // The SDK's RateLimitError carries the body's `code`; read here, not through the package's classifier.
+        if ((error as { code?: unknown }).code === "insufficient_quota") firstRefusalAt ??= performance.now();
+        throw error;
+      }
+    }
+  }
+  let error: unknown;
+  try {
+    await new Ask(run.node).runAsync({});
+  } catch (caught) {
+    error = caught;
+  }
+  const endedAt = performance.now();
   const stats = await host.stats();
-  const answers = shared.answers ?? [];
-  const delivered = answers.filter((a) => a !== undefined).length;
-  const inOrder = answers.length === run.items && answers.every((a, i) => a?.prompt === promptOf(i) && a.text !== "");
   return {
-    refused: stats.refused,
-    refusedBy: stats.refusedBy,
-    delivered,
-    lost: run.items - delivered,
-    inOrder,
-    makespanMs,
-    failure: failure === undefined ? undefined : String(failure),
+    stopMs: firstRefusalAt === undefined ? Number.NaN : endedAt - firstRefusalAt,
+    quotaRefused: stats.refusedBy.quota,
+    startedAfter,
+    accepted: stats.accepted,
+    error,
   };
 }
