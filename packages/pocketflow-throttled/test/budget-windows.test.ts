@@ -2,6 +2,8 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { BudgetExceeded, RateLimiter, ThrottledParallelBatchNode, UsageLedger } from "../src/index.js";
 import { DEFAULT_PRICES, priceOf } from "../src/ledger/prices.js";
 import { flush } from "test-support";
+import { AsyncNode } from "pocketflow-ts";
+import { type FlowResult, ThrottledAsyncParallelBatchFlow } from "../src/flows.js";
 
 /**
  * Budget windows of an in-process `RateLimiter` (DESIGN section 12): a
@@ -345,5 +347,30 @@ describe("nodes under a limiter's budget window", () => {
     const shared: Shared = { items: [1, 2, 3, 4, 5] };
     await node.runAsync(shared);
     expect(shared.results).toHaveLength(5);
+  });
+});
+
+describe("flows under a limiter's budget window", () => {
+  it("end the instances past the budget as rejected BudgetExceeded results", async () => {
+    class Leaf extends AsyncNode {
+      override async execAsync() {
+        return "ok";
+      }
+    }
+    let statuses: string[] = [];
+    class PerItem extends ThrottledAsyncParallelBatchFlow<Record<string, never>> {
+      override async prepAsync() {
+        return [{ n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }];
+      }
+      override async postAsync(_s: Record<string, never>, _p: unknown, results: FlowResult[] | undefined) {
+        statuses = (results ?? []).map((r) => (r.status === "rejected" ? (r.reason as Error).name : r.status));
+        return undefined;
+      }
+    }
+    const limiter = new RateLimiter({ maxConcurrent: 1, windows: [{ seconds: 3600, maxCostUsd: 1, onExceed: "fail" }] });
+    const flow = new PerItem(new Leaf(), { maxConcurrentFlows: 1, limiter });
+    flow.estimateTokens = () => ({ inputTokens: 1, costUsd: 0.4 });
+    await flow.runAsync({});
+    expect(statuses).toEqual(["fulfilled", "fulfilled", "BudgetExceeded", "BudgetExceeded"]);
   });
 });
