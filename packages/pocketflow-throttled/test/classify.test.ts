@@ -132,6 +132,21 @@ describe("classifyError by message", () => {
   it("leaves an unrelated error unclassified", () => {
     expect(classifyError(new Error("invalid JSON in response"))).toBeUndefined();
   });
+
+  it.each([
+    ["HTTP 429"],
+    ["Request failed with status code 429 Too Many Requests"],
+    ["got status: 429."],
+  ])("reads the number 429 in %j as a rate limit", (message) => {
+    expect(classifyError(new Error(message))).toBe("rate-limit");
+  });
+
+  it.each([
+    ["a port", "Request failed with status code 400 Bad Request: POST http://127.0.0.1:34291/v1/chat/completions"],
+    ["an id", "Request failed with status code 404 Not Found: GET http://127.0.0.1:8080/v1/batches/14290"],
+  ])("does not read 429 inside %s in the message as a rate limit", (_label, message) => {
+    expect(classifyError(new Error(message))).toBeUndefined();
+  });
 });
 
 describe("classifyError through wrapped errors", () => {

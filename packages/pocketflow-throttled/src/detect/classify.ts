@@ -70,9 +70,10 @@ const QUOTA_TEXT = [
   /\btoo many (?:tokens|requests) per day\b/,
   /\bquota\b[^.]{0,80}\b(?:per day|daily)\b/,
 ];
+// "429" in a message, as a number of its own: not a digit run of a port or an id in a URL (ky's "...: POST http://host:34291/v1").
+const RATE_STATUS_TEXT = /(?<!\d)429(?!\d)/;
 // Substrings (lower case) of a rate-limit message: the Python package's list plus Bedrock's and Google's wording.
 const RATE_TEXT = [
-  "429",
   "rate limit",
   "rate_limit",
   "too many requests",
@@ -121,7 +122,7 @@ function gather(evidence: Evidence, node: Bag): undefined {
     // undici: `TypeError: fetch failed`, the socket error in its `cause`.
     if (message === "fetch failed" && names.includes("TypeError")) evidence.found.add("transient");
     if (QUOTA_TEXT.some((pattern) => pattern.test(message))) evidence.quotaText = true;
-    if (RATE_TEXT.some((pattern) => message.includes(pattern))) evidence.rateText = true;
+    if (RATE_STATUS_TEXT.test(message) || RATE_TEXT.some((pattern) => message.includes(pattern))) evidence.rateText = true;
     if (message.includes("overloaded")) evidence.overloadedText = true;
   }
   return undefined;
