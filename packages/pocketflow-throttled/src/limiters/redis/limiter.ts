@@ -339,7 +339,7 @@ export class RedisLimiter implements Limiter, AsyncDisposable, PermitOwner {
     if (permit.local) return;
     const k = this._keys;
     this._background("settle", () =>
-      this._store.call(SETTLE, [k.starts, k.weights], [permit.id, w.tokens, w.inputTokens, w.outputTokens, k.channel]),
+      this._store.call(SETTLE, [k.starts, k.weights], [permit.id, w.tokens, w.inputTokens, w.outputTokens, w.costUsd, k.channel]),
     );
   }
 
