@@ -39,8 +39,9 @@ let instances = 0;
 /**
  * A `Limiter` whose limits hold across every process that uses the same
  * `key` on the same Redis: shared concurrency (leased slots), several true
- * sliding windows of starts and of total, input and output tokens (checked
- * together in one atomic step), limits learned from the provider, shared
+ * sliding windows of starts, of total, input and output tokens and of cost
+ * (checked together in one atomic step; a budget window, `onExceed: "fail"`,
+ * refuses with `BudgetExceeded`), limits learned from the provider, shared
  * `pause`, `observe` and `setConcurrency`. Waiters are first come, first
  * served within a process. Call `close()` (or `await using`) when done so the
  * process can exit.
