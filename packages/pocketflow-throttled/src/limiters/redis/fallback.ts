@@ -46,6 +46,11 @@ export class LocalView {
     return this._log.limited ? Math.max(paused, this._log.delayFor(now, w)) : paused;
   }
 
+  /** The first budget (`onExceed: "fail"`) this process's own starts and one more of `w` would cross, with what it holds. */
+  refusal(now: number, w: Weight): { rule: WindowRule; used: number } | undefined {
+    return this._log.limited ? this._log.refusal(now, w) : undefined;
+  }
+
   /** Milliseconds of this process's pause still to run. */
   pausedFor(now: number): number {
     return Math.max(0, this._pausedUntil - now);

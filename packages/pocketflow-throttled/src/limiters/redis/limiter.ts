@@ -39,8 +39,9 @@ let instances = 0;
 /**
  * A `Limiter` whose limits hold across every process that uses the same
  * `key` on the same Redis: shared concurrency (leased slots), several true
- * sliding windows of starts and of total, input and output tokens (checked
- * together in one atomic step), limits learned from the provider, shared
+ * sliding windows of starts, of total, input and output tokens and of cost
+ * (checked together in one atomic step; a budget window, `onExceed: "fail"`,
+ * refuses with `BudgetExceeded`), limits learned from the provider, shared
  * `pause`, `observe` and `setConcurrency`. Waiters are first come, first
  * served within a process. Call `close()` (or `await using`) when done so the
  * process can exit.
@@ -339,7 +340,7 @@ export class RedisLimiter implements Limiter, AsyncDisposable, PermitOwner {
     if (permit.local) return;
     const k = this._keys;
     this._background("settle", () =>
-      this._store.call(SETTLE, [k.starts, k.weights], [permit.id, w.tokens, w.inputTokens, w.outputTokens, k.channel]),
+      this._store.call(SETTLE, [k.starts, k.weights], [permit.id, w.tokens, w.inputTokens, w.outputTokens, w.costUsd, k.channel]),
     );
   }
 

@@ -4,7 +4,7 @@
  * sleep until the store's time or a wake-up. Bounded waits end here too.
  */
 import type { Weight } from "../limiter.js";
-import { neverFits } from "../windows.js";
+import { budgetExceeded, neverFits } from "../windows.js";
 import type { Fallback, LocalView } from "./fallback.js";
 import { type Leases, type PermitOwner, StorePermit } from "./leases.js";
 import { limitsMismatchError } from "./options.js";
@@ -83,8 +83,10 @@ export class Server {
           continue;
         }
         const delay = view.delay(now, waiter.weight, local);
-        if (delay === Number.POSITIVE_INFINITY) {
-          queue.rejectOne(waiter, this._neverFitsError(waiter.weight));
+        if (delay === Number.POSITIVE_INFINITY && !local && view.refusal(now, waiter.weight) !== undefined) {
+          await this._takeFor(waiter); // this process alone filled a budget: Redis, which counts every process, refuses it
+        } else if (delay === Number.POSITIVE_INFINITY) {
+          queue.rejectOne(waiter, this._neverFitsError(now, waiter.weight));
         } else if (delay > 0) {
           waiter.waited = true;
           this._expireBefore(now, delay, local && view.pausedFor(now) >= delay);
@@ -131,7 +133,15 @@ export class Server {
       // learned limits shrank below its weight since it queued
       const configured = shared.windows.configuredText.split(",").includes(reply.rule);
       const rule = decodeRules(reply.rule, !configured)[0];
-      if (!waiter.done) queue.rejectOne(waiter, rule ? neverFits(rule, waiter.weight) : this._neverFitsError(waiter.weight));
+      if (!waiter.done) queue.rejectOne(waiter, rule ? neverFits(rule, waiter.weight) : this._neverFitsError(performance.now(), waiter.weight));
+      return;
+    }
+    if (reply.kind === "refused") {
+      // a budget (always a configured rule) the start would cross: refused now, never retried, no lease taken
+      const rule = decodeRules(reply.rule, false)[0];
+      if (!waiter.done) {
+        queue.rejectOne(waiter, rule ? budgetExceeded(rule, reply.used, waiter.weight) : this._neverFitsError(performance.now(), waiter.weight));
+      }
       return;
     }
     waiter.waited = true;
@@ -157,7 +167,7 @@ export class Server {
   private async _take(id: string, w: Weight): Promise<TakeReply> {
     const { keys: k, leases } = this.p;
     const solo = this.p.shared.solo ? "1" : "0";
-    const args = [...this.p.declared, id, w.tokens, w.inputTokens, w.outputTokens, this.p.leaseUs, leases.localHeld, solo, this.p.windowSeconds];
+    const args = [...this.p.declared, id, w.tokens, w.inputTokens, w.outputTokens, w.costUsd, this.p.leaseUs, leases.localHeld, solo, this.p.windowSeconds];
     return parseTake(await this.p.store.call(TAKE, [k.config, k.state, k.leases, k.starts, k.weights], args));
   }
 
@@ -168,7 +178,10 @@ export class Server {
     this.p.queue.expireBefore(at, (w) => timeoutError(at - w.since, w.deadline - w.since, byPause ? "pause" : "window", cause));
   }
 
-  private _neverFitsError(w: Weight): RangeError {
+  /** Why a start of `w` cannot happen by this process's own view: a budget it would cross, or a window it never fits. */
+  private _neverFitsError(now: number, w: Weight): Error {
+    const refused = this.p.view.refusal(now, w);
+    if (refused !== undefined) return budgetExceeded(refused.rule, refused.used, w);
     const rule = this.p.shared.windows.neverFits(w);
     return rule === undefined ? new RangeError("a request of this weight can never start under this limiter") : neverFits(rule, w);
   }

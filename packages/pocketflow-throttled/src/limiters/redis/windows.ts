@@ -4,19 +4,11 @@
  * check, the learned rules Redis last reported, and the windows in force.
  */
 import type { Weight } from "../limiter.js";
-import { replaceRules, type WindowKind, type WindowLimit, type WindowRule, windowsOf } from "../windows.js";
+import { replaceRules, type WindowKind, type WindowLimit, type WindowRule, weightIn, windowsOf } from "../windows.js";
 
 const CODES: Record<WindowKind, string> = { maxRequests: "r", maxTokens: "t", maxInputTokens: "i", maxOutputTokens: "o", maxCostUsd: "c" };
 const KINDS: Record<string, WindowKind> = { r: "maxRequests", t: "maxTokens", i: "maxInputTokens", o: "maxOutputTokens", c: "maxCostUsd" };
 const SHORTHAND: Record<string, string> = { R: "maxPerWindow", T: "maxTokensPerWindow" };
-
-/** What `w` weighs in a window of `kind`. */
-export function weightIn(kind: WindowKind, w: Weight): number {
-  if (kind === "maxTokens") return w.tokens;
-  if (kind === "maxInputTokens") return w.inputTokens;
-  if (kind === "maxOutputTokens") return w.outputTokens;
-  return 1;
-}
 
 function code(rule: WindowRule): string {
   if (rule.option === "maxPerWindow") return "R";
@@ -24,20 +16,24 @@ function code(rule: WindowRule): string {
   return CODES[rule.kind];
 }
 
-/** Rules as rule text: `seconds:kind:limit:share,…`. */
+/**
+ * Rules as rule text: `seconds:kind:limit:share[:f],…` (`f`: a budget). A
+ * number prints as the shortest text that reads back as the same double, so
+ * the text is the same in every process with the same options.
+ */
 export function encodeRules(rules: readonly WindowRule[]): string {
-  return rules.map((r) => `${r.seconds}:${code(r)}:${r.limit}:${r.share ? 1 : 0}`).join(",");
+  return rules.map((r) => `${r.seconds}:${code(r)}:${r.limit}:${r.share ? 1 : 0}${r.fail ? ":f" : ""}`).join(",");
 }
 
 /** Rule text back to rules (`learned`: they came from the provider). */
 export function decodeRules(text: string, learned: boolean): WindowRule[] {
   const rules: WindowRule[] = [];
   for (const part of text.split(",")) {
-    const [seconds, c, limit, share] = part.split(":");
+    const [seconds, c, limit, share, fail] = part.split(":");
     const kind = KINDS[(c ?? "").toLowerCase()];
     if (kind === undefined) continue;
     const option = learned ? `${kind} (learned)` : (SHORTHAND[c as string] ?? kind);
-    rules.push({ seconds: Number(seconds), kind, limit: Number(limit), option, learned, share: share === "1", fail: false });
+    rules.push({ seconds: Number(seconds), kind, limit: Number(limit), option, learned, share: share === "1", fail: fail === "f" });
   }
   return rules;
 }
@@ -49,7 +45,7 @@ export function describeRules(text: string): string {
   for (const r of decodeRules(text, false)) {
     if (r.option === "maxPerWindow") parts.push(`maxPerWindow: ${r.limit}, windowSeconds: ${r.seconds}`);
     else if (r.option === "maxTokensPerWindow") parts.push(`maxTokensPerWindow: ${r.limit}`);
-    else windows.push(`{ seconds: ${r.seconds}, ${r.kind}: ${r.limit} }`);
+    else windows.push(`{ seconds: ${r.seconds}, ${r.kind}: ${r.limit}${r.fail ? ', onExceed: "fail"' : ""} }`);
   }
   if (windows.length > 0) parts.push(`windows: [${windows.join(", ")}]`);
   return parts.length === 0 ? "no windows" : parts.join(", ");
@@ -105,8 +101,8 @@ export class RedisWindows {
     return limit;
   }
 
-  /** The first rule in force that a start of `w` could never fit (a share admits anything alone). */
+  /** The first waiting rule in force that a start of `w` could never fit (a share admits anything alone; a budget refuses instead, in Redis). */
   neverFits(w: Weight): WindowRule | undefined {
-    return this._inForce.find((r) => !r.share && weightIn(r.kind, w) > r.limit);
+    return this._inForce.find((r) => !r.fail && !r.share && weightIn(r.kind, w) > r.limit);
   }
 }

@@ -10,14 +10,20 @@
  * - `K:leases` sorted set: lease id → expiry (the concurrency slots).
  * - `K:starts` sorted set: start id → start time, one log for every window;
  *   pruned past the longest window plus the arrival margin.
- * - `K:weights` hash: start id → `tokens:input:output` (only starts that
- *   weigh something; a missing entry weighs 0).
+ * - `K:weights` hash: start id → `tokens:input:output:cost` (only starts
+ *   that weigh something; a missing entry weighs 0, a missing cost — an
+ *   entry of three parts — costs 0).
  * - `K:probe` (a string the outage probe writes) and channel `K:wake`.
  *
- * Rule text: `seconds:kind:limit:share` joined by `,`; kind `r` requests, `t`
- * total tokens, `i` input, `o` output (upper case `R`/`T`: the shorthand
- * `maxPerWindow` / `maxTokensPerWindow`); share `1` for the per-second share
- * of a learned per-minute limit.
+ * Rule text: `seconds:kind:limit:share[:f]` joined by `,`; kind `r` requests,
+ * `t` total tokens, `i` input, `o` output, `c` US dollars (upper case
+ * `R`/`T`: the shorthand `maxPerWindow` / `maxTokensPerWindow`); share `1`
+ * for the per-second share of a learned per-minute limit; a fifth part `f`
+ * marks a budget (`onExceed: "fail"`: crossing it refuses, never waits), so
+ * the text of a waiting window reads as it always did. Limits are written as
+ * JavaScript prints them (the shortest text that reads back as the same
+ * double, e.g. `0.3`) and kept as text, so the agreement check compares them
+ * exactly and Lua's `tonumber` reads the same value.
  */
 import { createHash } from "node:crypto";
 
@@ -79,15 +85,19 @@ local conc = tonumber(stored[5] or stored[1])
 
 /**
  * Lua helpers over rule text: \`parseRules(text)\` → list of
- * {seconds, kind, limit, share, text}; \`mergeRules(configured, learned)\` drops
- * configured rules of a period and kind some learned rule has.
+ * {seconds, kind, limit, share, fail, text}; \`mergeRules(configured, learned)\`
+ * drops configured waiting rules of a period and kind some learned rule has
+ * (a budget always stays).
  */
 export const RULES = `
 local function parseRules(text)
   local rules = {}
   if not text then return rules end
-  for s, k, l, sh in string.gmatch(text, '([^:,]+):(%a):([^:,]+):(%d)') do
-    rules[#rules + 1] = {seconds = tonumber(s), kind = string.lower(k), limit = tonumber(l), share = sh == '1', text = s .. ':' .. k .. ':' .. l .. ':' .. sh}
+  for part in string.gmatch(text, '[^,]+') do
+    local s, k, l, sh, f = string.match(part, '^([^:]+):(%a):([^:]+):(%d):?(%a?)$')
+    if s then
+      rules[#rules + 1] = {seconds = tonumber(s), kind = string.lower(k), limit = tonumber(l), share = sh == '1', fail = f == 'f', text = part}
+    end
   end
   return rules
 end
@@ -96,7 +106,7 @@ local function mergeRules(configured, learned)
   for _, c in ipairs(configured) do
     local replaced = false
     for _, l in ipairs(learned) do
-      if l.seconds == c.seconds and l.kind == c.kind then replaced = true end
+      if not c.fail and l.seconds == c.seconds and l.kind == c.kind then replaced = true end
     end
     if not replaced then out[#out + 1] = c end
   end

@@ -54,19 +54,19 @@ redis.call('PUBLISH', ARGV[1], 'x')
 return 1
 `);
 
-// KEYS: starts, weights. ARGV: id, tokens, inputTokens, outputTokens, channel. Replaces a start's weight while
-// it is in the log; a refund wakes the waiters.
+// KEYS: starts, weights. ARGV: id, tokens, inputTokens, outputTokens, costUsd, channel. Replaces a start's weight
+// while it is in the log (its cost counts in budgets from now on); a refund wakes the waiters.
 export const SETTLE = script(`
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
 local old = redis.call('HGET', KEYS[2], ARGV[1])
-local ot, oi, oo = 0, 0, 0
+local ot, oi, oo, oc = 0, 0, 0, 0
 if old then
-  local a, b, c = string.match(old, '([^:]+):([^:]+):([^:]+)')
-  ot, oi, oo = tonumber(a), tonumber(b), tonumber(c)
+  local a, b, c, d = string.match(old, '^([^:]+):([^:]+):([^:]+):?([^:]*)$')
+  ot, oi, oo, oc = tonumber(a), tonumber(b), tonumber(c), tonumber(d) or 0
 end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. ':' .. ARGV[3] .. ':' .. ARGV[4])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. ':' .. ARGV[3] .. ':' .. ARGV[4] .. ':' .. ARGV[5])
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
-if tonumber(ARGV[2]) < ot or tonumber(ARGV[3]) < oi or tonumber(ARGV[4]) < oo then redis.call('PUBLISH', ARGV[5], 'x') end
+if tonumber(ARGV[2]) < ot or tonumber(ARGV[3]) < oi or tonumber(ARGV[4]) < oo or tonumber(ARGV[5]) < oc then redis.call('PUBLISH', ARGV[6], 'x') end
 return 1
 `);
