@@ -186,7 +186,7 @@ export function windowsOf(rules: readonly WindowRule[]): readonly WindowLimit[] 
 
 /** True when some window weighs dollars: its starts need a cost estimate. */
 export function weighsCost(windows: readonly WindowLimit[] | undefined): boolean {
-  return windows !== undefined && windows.some((w) => w.maxCostUsd !== undefined);
+  return windows?.some((w) => w.maxCostUsd !== undefined) === true;
 }
 
 /** The RangeError for a start that no window of `rule` could ever admit. */
