@@ -102,6 +102,20 @@ const QUOTA: StyledRun = {
   node: { maxConcurrent: QUOTA_CONCURRENCY, maxPerMinute: 1500, maxPerSecond: 25 },
 };
 
+/**
+ * Anthropic's 529 overloaded on a fifth of the requests, no rate limit in force: a node with default options
+ * (nothing told) must deliver every item, re-running the 529s without backing off.
+ */
+const OVERLOADED: StyledRun = {
+  style: "anthropic",
+  provider: { latencyMs: 20, seed: 8, overloadedShare: 0.2 },
+  node: {},
+  items: 60,
+  maxTokens: 8,
+  warmUp: 0,
+  settleMs: 0,
+};
+
 export async function benchProviderStyles(): Promise<SectionResult> {
   const section = "8 provider styles";
   const rows: Row[] = [];
@@ -136,6 +150,7 @@ export async function benchProviderStyles(): Promise<SectionResult> {
       if (baselines) rows.push(...(await baselineRows(host, section, run, minimumMs, data)));
     }
     rows.push(...(await quotaRows(host, section, data)));
+    rows.push(...(await overloadedRows(host, section, data)));
   } finally {
     await host.close();
   }
@@ -191,6 +206,26 @@ async function quotaRows(host: StyledHost, section: string, data: Record<string,
       `${figures.accepted} accepted; ${figures.startedAfter} started after the first refusal reached the node`,
       `1-${QUOTA_CONCURRENCY}`,
       figures.quotaRefused >= 1 && figures.quotaRefused <= QUOTA_CONCURRENCY,
+    ),
+  ];
+}
+
+/** The 529 rows: default options, a fifth of the answers overloaded; every item must come back, in order. */
+async function overloadedRows(host: StyledHost, section: string, data: Record<string, unknown>): Promise<Row[]> {
+  const name = "anthropic 529 on 20% (default options)";
+  const figures = await measureStyled(host, OVERLOADED);
+  data[name] = { ...figures, run: OVERLOADED };
+  const overloaded = figures.refusedBy.overloaded ?? 0;
+  return [
+    row(section, `${name}: 529s answered`, String(overloaded), overloaded, "re-run without back-off", ">= 1", overloaded >= 1),
+    row(
+      section,
+      `${name}: items delivered`,
+      `${figures.delivered}/${OVERLOADED.items}${figures.inOrder ? "" : " (out of order)"}`,
+      figures.delivered,
+      figures.failure ?? "",
+      `${OVERLOADED.items}`,
+      figures.delivered === OVERLOADED.items && figures.inOrder,
     ),
   ];
 }
