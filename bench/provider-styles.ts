@@ -104,7 +104,7 @@ const QUOTA: StyledRun = {
 
 /**
  * Anthropic's 529 overloaded on a fifth of the requests, no rate limit in force: a node with default options
- * (nothing told) must deliver every item, re-running the 529s without backing off.
+ * (nothing told) must deliver every item, re-running the 529s without pausing or cutting concurrency.
  */
 const OVERLOADED: StyledRun = {
   style: "anthropic",
@@ -217,7 +217,7 @@ async function overloadedRows(host: StyledHost, section: string, data: Record<st
   data[name] = { ...figures, run: OVERLOADED };
   const overloaded = figures.refusedBy.overloaded ?? 0;
   return [
-    row(section, `${name}: 529s answered`, String(overloaded), overloaded, "re-run without back-off", ">= 1", overloaded >= 1),
+    row(section, `${name}: 529s answered`, String(overloaded), overloaded, "re-run: no pause, no concurrency cut", ">= 1", overloaded >= 1),
     row(
       section,
       `${name}: items delivered`,
