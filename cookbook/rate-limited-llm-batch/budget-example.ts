@@ -9,16 +9,23 @@
  * starts. At 80% of a user's limit `onAlert` fires, once per day. The
  * `UsageLedger` counts what every attempt really used, and what it cost.
  *
+ * Above the users, the app has a monthly cap: a budget window of the node's
+ * limiter (`{ seconds: 30 days, maxCostUsd, onExceed: "fail" }`), which
+ * every request shares whoever asks. Its estimates are priced with the
+ * ledger's prices, and each start is settled at what its answer cost.
+ *
  * Against the simulated provider (no key needed):
  *   npx tsx budget-example.ts
  */
-import { BudgetExceeded, type LedgerTotals, ThrottledParallelBatchNode, UsageLedger } from "pocketflow-throttled";
+import { BudgetExceeded, type LedgerTotals, RateLimiter, ThrottledParallelBatchNode, UsageLedger } from "pocketflow-throttled";
 import { callLlm, isMain, type LlmResult, type SimulatedProvider, startDemoProvider } from "./utils.js";
 
 const MODEL = "gpt-4o-mini";
 const MAX_TOKENS = 60;
 /** Each user may spend this many dollars a day. */
 export const DAILY_LIMIT_USD = 0.0002;
+/** The whole app may spend this many dollars in any 30 days. */
+export const MONTHLY_APP_LIMIT_USD = 0.0003;
 
 interface Question {
   user: string;
@@ -38,6 +45,8 @@ class AnswerNode extends ThrottledParallelBatchNode<Shared, Question, LlmResult>
   ) {
     super({
       maxConcurrent: 2,
+      // The app's monthly cap: refused, never waited for.
+      limiter: new RateLimiter({ maxConcurrent: 2, windows: [{ seconds: 30 * 86_400, maxCostUsd: MONTHLY_APP_LIMIT_USD, onExceed: "fail" }] }),
       ledger,
       budget: {
         maxCostUsd: DAILY_LIMIT_USD,
@@ -72,7 +81,7 @@ class AnswerNode extends ThrottledParallelBatchNode<Shared, Question, LlmResult>
 export interface BudgetRequestOutcome {
   user: string;
   questions: number;
-  outcome: "answered" | "over budget";
+  outcome: "answered" | "over budget" | "over the app's budget";
 }
 
 export interface BudgetExampleResult {
@@ -95,8 +104,8 @@ export async function runBudgetExample(log: (line: string) => void = (l) => cons
   const requests: BudgetRequestOutcome[] = [];
   log(`Per-user daily budget: $${DAILY_LIMIT_USD} (alert at 80%), model ${MODEL}`);
   try {
-    // alice asks three times, bob once; alice's budget runs out, bob's does not.
-    for (const [user, count] of [["alice", 3], ["bob", 3], ["alice", 3], ["alice", 3]] as const) {
+    // alice's daily budget runs out on her third request, bob's does not; carol then finds the app's month spent.
+    for (const [user, count] of [["alice", 3], ["bob", 3], ["alice", 3], ["alice", 3], ["carol", 3], ["carol", 3]] as const) {
       const questions = Array.from({ length: count }, (_, i) => question(user, i));
       try {
         await node.runAsync({ questions });
@@ -104,8 +113,10 @@ export async function runBudgetExample(log: (line: string) => void = (l) => cons
         log(`${user}: ${count} questions answered`);
       } catch (error) {
         if (!(error instanceof BudgetExceeded)) throw error;
-        requests.push({ user, questions: count, outcome: "over budget" });
-        log(`${user}: refused, BudgetExceeded (spent $${error.spent.toFixed(6)} of $${error.limit}, key ${error.key})`);
+        // The user's budget names its key; the limiter's window has none.
+        const app = error.key === "";
+        requests.push({ user, questions: count, outcome: app ? "over the app's budget" : "over budget" });
+        log(`${user}: refused, BudgetExceeded (${app ? "app" : `key ${error.key}`}: spent $${error.spent.toFixed(6)} of $${error.limit})`);
       }
     }
     await new Promise((r) => setTimeout(r, 50)); // calls in flight when a batch was refused finish and are recorded
