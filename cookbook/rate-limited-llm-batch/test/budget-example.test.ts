@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DAILY_LIMIT_USD, MONTHLY_APP_LIMIT_USD, runBudgetExample } from "../budget-example.js";
+import { MONTHLY_APP_LIMIT_USD, runBudgetExample } from "../budget-example.js";
 
 describe("budget-example.ts", () => {
   it("refuses alice's batch once her daily budget would be crossed, alerts her once at 80%, and bob keeps his", async () => {
