@@ -78,8 +78,10 @@ export class Books {
     return reply instanceof Promise ? reply.then(held) : held(reply);
   }
 
-  /** The first attempt priced without a model: the others wait for its answer (`modelKnown`). */
-  private probe: { done: Promise<void>; end: () => void } | undefined;
+  /** Resolves when the first attempt priced without a model ends (`modelKnown`); undefined before it starts. */
+  private probe: Promise<void> | undefined;
+  /** Ends `probe`; undefined once it ended. */
+  private endProbe: (() => void) | undefined;
 
   /**
    * Resolves when estimates can be priced: at once when a model is known (or
@@ -90,17 +92,15 @@ export class Books {
     if (this.model !== undefined) return undefined;
     const probe = this.probe;
     if (probe === undefined) {
-      let end = (): void => {};
-      const done = new Promise<void>((resolve) => {
-        end = resolve;
+      this.probe = new Promise<void>((resolve) => {
+        this.endProbe = resolve;
       });
-      this.probe = { done, end };
       return undefined;
     }
     return new Promise<void>((resolve) => {
       const stop = (): void => resolve();
       signal.addEventListener("abort", stop, { once: true });
-      void probe.done.then(() => {
+      void probe.then(() => {
         signal.removeEventListener("abort", stop);
         resolve();
       });
@@ -109,10 +109,8 @@ export class Books {
 
   /** An attempt ended (an answer, an error, a refused start): the first one ends the wait of `modelKnown`. */
   attemptEnded(): void {
-    const probe = this.probe;
-    if (probe === undefined || probe.end === NOOP) return;
-    probe.end();
-    this.probe = { done: probe.done, end: NOOP };
+    this.endProbe?.();
+    this.endProbe = undefined;
   }
 
   /** The model that prices estimates: the budget's, else the latest one recorded. */
@@ -175,8 +173,6 @@ export class Books {
     }
   }
 }
-
-const NOOP = (): void => {};
 
 function keyOf(budget: BudgetRules, unit: unknown): string {
   const key = (budget.key as (item: unknown) => string)(unit);
