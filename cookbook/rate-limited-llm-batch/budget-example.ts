@@ -40,13 +40,13 @@ interface Shared {
 class AnswerNode extends ThrottledParallelBatchNode<Shared, Question, LlmResult> {
   constructor(
     readonly api: SimulatedProvider,
+    readonly appLimiter: RateLimiter,
     ledger: UsageLedger,
     onAlert: (line: string) => void,
   ) {
     super({
       maxConcurrent: 2,
-      // The app's monthly cap: refused, never waited for.
-      limiter: new RateLimiter({ maxConcurrent: 2, windows: [{ seconds: 30 * 86_400, maxCostUsd: MONTHLY_APP_LIMIT_USD, onExceed: "fail" }] }),
+      limiter: appLimiter,
       ledger,
       budget: {
         maxCostUsd: DAILY_LIMIT_USD,
@@ -91,13 +91,20 @@ export interface BudgetExampleResult {
   byModel: Record<string, LedgerTotals>;
 }
 
+/** Resolves once no call holds the limiter (within 5 s: a call of the demo provider takes at most 20 ms). */
+async function inFlightDone(limiter: RateLimiter): Promise<void> {
+  for (const end = Date.now() + 5000; limiter.active > 0 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 5));
+}
+
 const question = (user: string, i: number): Question => ({ user, text: `Question ${i} from ${user}: what limits an LLM batch?` });
 
 export async function runBudgetExample(log: (line: string) => void = (l) => console.log(l)): Promise<BudgetExampleResult> {
   const api = await startDemoProvider({ latencyMs: [5, 20] });
   const ledger = new UsageLedger();
   const alerts: string[] = [];
-  const node = new AnswerNode(api, ledger, (line) => {
+  // The app's monthly cap: refused, never waited for.
+  const appLimiter = new RateLimiter({ maxConcurrent: 2, windows: [{ seconds: 30 * 86_400, maxCostUsd: MONTHLY_APP_LIMIT_USD, onExceed: "fail" }] });
+  const node = new AnswerNode(api, appLimiter, ledger, (line) => {
     alerts.push(line);
     log(`  ${line}`);
   });
@@ -117,9 +124,11 @@ export async function runBudgetExample(log: (line: string) => void = (l) => cons
         const app = error.key === "";
         requests.push({ user, questions: count, outcome: app ? "over the app's budget" : "over budget" });
         log(`${user}: refused, BudgetExceeded (${app ? "app" : `key ${error.key}`}: spent $${error.spent.toFixed(6)} of $${error.limit})`);
+        // A refused batch rejects at once; its calls already in flight finish on their own. Until they
+        // do, their estimates (not yet their real cost) hold their place in the budgets.
+        await inFlightDone(appLimiter);
       }
     }
-    await new Promise((r) => setTimeout(r, 50)); // calls in flight when a batch was refused finish and are recorded
   } finally {
     await api.stop();
   }
