@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { BudgetExceeded, RateLimiter, ThrottledParallelBatchNode, UsageLedger } from "../src/index.js";
+import { answer, Calls, type CallsShared as Shared } from "./ledger-support.js";
+import { BudgetExceeded, RateLimiter, UsageLedger } from "../src/index.js";
 import { DEFAULT_PRICES, priceOf } from "../src/ledger/prices.js";
 import { flush } from "test-support";
 import { AsyncNode } from "pocketflow-ts";
@@ -197,35 +198,7 @@ describe("budget window bad input", () => {
   });
 });
 
-interface Shared {
-  items: number[];
-  results?: unknown[];
-}
-
-const answer = (input: number, output: number, model = "m") => ({
-  model,
-  usage: { prompt_tokens: input, completion_tokens: output, total_tokens: input + output },
-});
-
-/** A node whose execAsync is `body`. */
-class Calls extends ThrottledParallelBatchNode<Shared, number, unknown> {
-  constructor(
-    options: ConstructorParameters<typeof ThrottledParallelBatchNode>[0],
-    private readonly body: (item: number) => Promise<unknown>,
-  ) {
-    super(options);
-  }
-  override async prepAsync(shared: Shared) {
-    return shared.items;
-  }
-  override async execAsync(item: number) {
-    return this.body(item);
-  }
-  override async postAsync(shared: Shared, _p: unknown, results: unknown[]) {
-    shared.results = results;
-    return undefined;
-  }
-}
+const answerM = (input: number, output: number) => answer(input, output, "m");
 
 /** A window of $25 that fails, and a price of a dollar per input token for model "m". */
 const dollarsWindow = () => new RateLimiter({ maxConcurrent: 1, windows: [{ seconds: 3600, maxCostUsd: 25, onExceed: "fail" }] });
@@ -237,7 +210,7 @@ describe("nodes under a limiter's budget window", () => {
     const started: number[] = [];
     const node = new Calls({ limiter: dollarsWindow(), ledger }, async (item) => {
       started.push(item);
-      return answer(10, 0);
+      return answerM(10, 0);
     });
     node.estimateTokens = () => 10;
 
@@ -255,7 +228,7 @@ describe("nodes under a limiter's budget window", () => {
     // One at a time, so no start is asked for while another's $10 estimate is still in flight.
     const node = new Calls({ maxConcurrent: 1, limiter: dollarsWindow(), ledger: dollarPerToken() }, async (item) => {
       started.push(item);
-      return answer(2, 0); // $2, against a $10 estimate
+      return answerM(2, 0); // $2, against a $10 estimate
     });
     node.estimateTokens = () => 10;
 
@@ -308,7 +281,7 @@ describe("nodes under a limiter's budget window", () => {
       peaks.push(++running);
       await new Promise((resolve) => setTimeout(resolve, 5));
       running--;
-      return answer(1, 0);
+      return answerM(1, 0);
     });
     node.estimateTokens = () => 1;
     await node.runAsync({ items: Array.from({ length: 9 }, (_, i) => i) });
@@ -342,7 +315,7 @@ describe("nodes under a limiter's budget window", () => {
   });
 
   it("run every item when the spend stays within the window", async () => {
-    const node = new Calls({ limiter: dollarsWindow(), ledger: dollarPerToken() }, async () => answer(1, 0));
+    const node = new Calls({ limiter: dollarsWindow(), ledger: dollarPerToken() }, async () => answerM(1, 0));
     node.estimateTokens = () => 1;
     const shared: Shared = { items: [1, 2, 3, 4, 5] };
     await node.runAsync(shared);

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { answer, Calls } from "./ledger-support.js";
 import { BudgetExceeded } from "../src/errors.js";
 import { UsageLedger } from "../src/ledger/ledger.js";
 import { DEFAULT_PRICES, priceOf } from "../src/ledger/prices.js";
-import { ThrottledParallelBatchNode } from "../src/nodes.js";
 import { type FlowResult, ThrottledAsyncParallelBatchFlow } from "../src/flows.js";
 import { AsyncNode } from "pocketflow-ts";
 import { flush } from "test-support";
@@ -12,34 +12,6 @@ import { Attempts } from "../src/run/attempt.js";
 import { RunLifecycle } from "../src/run/pool.js";
 import { composePolicies } from "../src/run/retry.js";
 
-interface Shared {
-  items: number[];
-  results?: unknown[];
-}
-
-const answer = (input: number, output: number, model = "gpt-4o-mini") => ({
-  model,
-  usage: { prompt_tokens: input, completion_tokens: output, total_tokens: input + output },
-});
-
-class Calls extends ThrottledParallelBatchNode<Shared, number, unknown> {
-  constructor(
-    options: ConstructorParameters<typeof ThrottledParallelBatchNode>[0],
-    private readonly body: (item: number, node: Calls) => Promise<unknown>,
-  ) {
-    super(options);
-  }
-  override async prepAsync(shared: Shared) {
-    return shared.items;
-  }
-  override async execAsync(item: number) {
-    return this.body(item, this);
-  }
-  override async postAsync(shared: Shared, _p: unknown, results: unknown[]) {
-    shared.results = results;
-    return undefined;
-  }
-}
 
 describe("UsageLedger", () => {
   it("records each successful attempt's usage and prices it by the result's model", async () => {

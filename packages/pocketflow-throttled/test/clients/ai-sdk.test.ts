@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { classifyError, headersOf, isRateLimitError, retryAfterOf } from "../../src/detect.js";
 import { getHeader } from "../../src/limiters/headers.js";
 import { readUsage } from "../../src/usage.js";
-import { type ProviderServer, type Reply, startProvider, thrownBy } from "../fixtures/provider-server.js";
+import { chatCompletion, type ProviderServer, type Reply, startProvider, thrownBy } from "../fixtures/provider-server.js";
 
 // The Vercel AI SDK (`ai` + `@ai-sdk/openai`) against a local OpenAI-style server.
 let server: ProviderServer | undefined;
@@ -81,17 +81,7 @@ describe("Vercel AI SDK errors", () => {
   });
 
   it("readUsage reads the usage of a generateText result", async () => {
-    server = await startProvider({
-      status: 200,
-      body: {
-        id: "chatcmpl-1",
-        object: "chat.completion",
-        created: 0,
-        model: "gpt-4o-mini",
-        choices: [{ index: 0, message: { role: "assistant", content: "hello" }, finish_reason: "stop" }],
-        usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 },
-      },
-    });
+    server = await startProvider(chatCompletion("hello", { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 }));
     const openai = createOpenAI({ apiKey: "test", baseURL: `${server.url}/v1` });
 
     const result = await generateText({ model: openai.chat("gpt-4o-mini"), prompt: "hi", maxRetries: 0 });

@@ -7,7 +7,7 @@ import { RateLimiter } from "../../src/index.js";
 import { getHeader } from "../../src/limiters/headers.js";
 import { ThrottledParallelBatchNode } from "../../src/nodes.js";
 import { readUsage } from "../../src/usage.js";
-import { type ProviderServer, type Reply, startProvider, thrownBy } from "../fixtures/provider-server.js";
+import { chatCompletion, type ProviderServer, type Reply, startProvider, thrownBy } from "../fixtures/provider-server.js";
 
 // @langchain/openai's ChatOpenAI against a local OpenAI-style server. LangChain
 // re-throws the openai client's error after its own failed-attempt handler has
@@ -40,20 +40,6 @@ const quota: Reply = {
   status: 429,
   body: { error: { message: "You exceeded your current quota, please check your plan and billing details.", type: "insufficient_quota", param: null, code: "insufficient_quota" } },
 };
-
-function completion(content: string, usage = { prompt_tokens: 11, completion_tokens: 4, total_tokens: 15 }): Reply {
-  return {
-    status: 200,
-    body: {
-      id: "chatcmpl-1",
-      object: "chat.completion",
-      created: 0,
-      model: "gpt-4o-mini",
-      choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
-      usage,
-    },
-  };
-}
 
 describe("@langchain/openai errors", () => {
   it("a 429 is the openai RateLimitError stamped MODEL_RATE_LIMIT, read as a rate limit with the header hint", async () => {
@@ -97,7 +83,7 @@ describe("@langchain/openai errors", () => {
   });
 
   it("readUsage reads the usage_metadata of the AIMessage", async () => {
-    server = await startProvider(completion("hello", { prompt_tokens: 9, completion_tokens: 12, total_tokens: 21 }));
+    server = await startProvider(chatCompletion("hello", { prompt_tokens: 9, completion_tokens: 12, total_tokens: 21 }));
 
     const message = await chat(server.url).invoke("hi");
 
@@ -136,7 +122,7 @@ class Answer extends ThrottledParallelBatchNode<Shared, string, string> {
 
 describe("@langchain/openai in a ThrottledParallelBatchNode", () => {
   it("recovers from one 429 with a short retry-after-ms and delivers every item", async () => {
-    server = await startProvider({ ...rateLimited, headers: { "retry-after-ms": "30" } }, completion("ok"));
+    server = await startProvider({ ...rateLimited, headers: { "retry-after-ms": "30" } }, chatCompletion("ok"));
     const limiter = new RateLimiter({ maxConcurrent: 2 });
     const pause = vi.spyOn(limiter, "pause");
     const shared: Shared = { prompts: ["a", "b", "c", "d"] };

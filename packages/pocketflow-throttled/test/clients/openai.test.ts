@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { classifyError, headersOf, isRateLimitError, retryAfterOf } from "../../src/detect.js";
 import { parseRateLimitHeaders } from "../../src/limiters/headers.js";
 import { readUsage } from "../../src/usage.js";
-import { closedPortUrl, type ProviderServer, type Reply, startProvider, thrownBy } from "../fixtures/provider-server.js";
+import { chatCompletion, closedPortUrl, type ProviderServer, type Reply, startProvider, thrownBy } from "../fixtures/provider-server.js";
 
 // The openai client (6.x) against a local server answering as OpenAI does.
 let server: ProviderServer | undefined;
@@ -134,17 +134,7 @@ describe("openai client errors", () => {
   });
 
   it("readUsage reads the usage of a chat completion", async () => {
-    server = await startProvider({
-      status: 200,
-      body: {
-        id: "chatcmpl-1",
-        object: "chat.completion",
-        created: 0,
-        model: "gpt-4o-mini",
-        choices: [{ index: 0, message: { role: "assistant", content: "hello" }, finish_reason: "stop" }],
-        usage: { prompt_tokens: 9, completion_tokens: 12, total_tokens: 21 },
-      },
-    });
+    server = await startProvider(chatCompletion("hello", { prompt_tokens: 9, completion_tokens: 12, total_tokens: 21 }));
     const client = new OpenAI({ apiKey: "test", baseURL: `${server.url}/v1`, maxRetries: 0 });
 
     const result = await client.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] });
