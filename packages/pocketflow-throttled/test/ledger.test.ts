@@ -1,5 +1,7 @@
-import { describe, expect, it } from "vitest";
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
+import { describe, expect, it, vi } from "vitest";
 import { answer, Calls } from "./ledger-support.js";
+import { LIMITER_CHANNEL } from "../src/observe/channels.js";
 import { BudgetExceeded } from "../src/errors.js";
 import { UsageLedger } from "../src/ledger/ledger.js";
 import { DEFAULT_PRICES, priceOf } from "../src/ledger/prices.js";
@@ -126,6 +128,30 @@ describe("budget", () => {
     const node = new Calls({ maxConcurrent: 1, budget: { maxRequests: 10, onAlert: (a) => alerts.push(a) } }, async () => answer(1, 1));
     await node.runAsync({ items: [1, 2, 3, 4, 5, 6, 7, 8, 9] });
     expect(alerts).toEqual([{ key: "", kind: "maxRequests", spent: 8, limit: 10, alertAt: 0.8 }]);
+  });
+
+  it("publishes budget-alert on the limiter channel once per key and period, beside onAlert", async () => {
+    const messages: unknown[] = [];
+    const listener = (m: unknown) => messages.push(m);
+    subscribe(LIMITER_CHANNEL, listener);
+    const day = 86_400_000;
+    let now = 20_000 * day + 1000; // an hour into a day: the clock is the test's, so no run straddles two periods
+    const clock = vi.spyOn(Date, "now").mockImplementation(() => now);
+    try {
+      const alerts: unknown[] = [];
+      const budget = { maxRequests: 5, periodSeconds: 86_400, key: (item: number) => (item < 100 ? "a" : "b"), onAlert: (a: unknown) => alerts.push(a) };
+      const node = new Calls({ maxConcurrent: 1, budget }, async () => answer(1, 1));
+      await node.runAsync({ items: [1, 2, 3, 4] }); // a reaches 4 of 5: 80%
+      await node.runAsync({ items: [5, 101, 102, 103, 104] }); // a again in the same day: no second alert; b's own
+      now += day; // the next day: a's count starts again, and so does its alert
+      await node.runAsync({ items: [6, 7, 8, 9] });
+      const alert = (key: string) => ({ event: "budget-alert", source: "Calls", key, kind: "maxRequests", spent: 4, limit: 5, alertAt: 0.8 });
+      expect(messages.filter((m) => (m as { event: string }).event === "budget-alert")).toEqual([alert("a"), alert("b"), alert("a")]);
+      expect(alerts).toEqual([alert("a"), alert("b"), alert("a")].map(({ event: _e, source: _s, ...a }) => a));
+    } finally {
+      clock.mockRestore();
+      unsubscribe(LIMITER_CHANNEL, listener);
+    }
   });
 
   it("a cost budget prices start estimates with the ledger's latest model", async () => {
