@@ -91,9 +91,8 @@ describe("Gemini style end to end", () => {
     expect(requests).toBe(6);
   }, 20_000);
 
-  // Engine defect (left for the lead): the flow's run rejects as soon as the quota refusal lands and fills every
-  // entry not yet placed with QuotaExhausted, before the instance still in flight settles; that instance was
-  // started and answered (the provider accepted 5), yet postAsync sees it as rejected. Flip to `it` once fixed.
+  // The quota refusal lands while the 5th instance is still in flight: the flow waits for it, so postAsync sees
+  // its own outcome (the provider accepted 5), and only the instances never started end with QuotaExhausted.
   it("a throttled flow reports an instance in flight when the quota refusal lands with its own outcome, not QuotaExhausted", async () => {
     const { out } = await quotaFlow();
 
