@@ -18,13 +18,17 @@ export type PriceTable = Readonly<Record<string, ModelPrice>>;
 
 /**
  * A few current models' list prices (standard tier, no batch discount, the
- * lowest context tier). Written in 2025 from the providers' pricing pages
- * (openai.com/api/pricing, anthropic.com/pricing, ai.google.dev/pricing);
- * that is when this table was written, not a guarantee: prices change, so
+ * lowest context tier), from openai.com/api/pricing,
+ * docs.anthropic.com/en/docs/about-claude/pricing and
+ * ai.google.dev/gemini-api/docs/pricing. Taken in two steps: the 2025
+ * models in 2025; the 2026 ones on 2026-12-02, from copies of those pages
+ * dated up to July 2026 (kept only where the copies agree). Older models
+ * stay so that recorded answers of theirs are still priced. Prices change:
  * check the providers' pages and pass your own `prices` for what you pay.
  */
 export const DEFAULT_PRICES: PriceTable = Object.freeze({
   // OpenAI
+  "gpt-5.1": { input: 1.25, cachedInput: 0.125, output: 10 },
   "gpt-5": { input: 1.25, cachedInput: 0.125, output: 10 },
   "gpt-5-mini": { input: 0.25, cachedInput: 0.025, output: 2 },
   "gpt-5-nano": { input: 0.05, cachedInput: 0.005, output: 0.4 },
@@ -36,13 +40,18 @@ export const DEFAULT_PRICES: PriceTable = Object.freeze({
   o3: { input: 2, cachedInput: 0.5, output: 8 },
   "o3-mini": { input: 1.1, cachedInput: 0.55, output: 4.4 },
   "o4-mini": { input: 1.1, cachedInput: 0.275, output: 4.4 },
-  // Anthropic (cachedInput: cache reads)
+  // Anthropic (cachedInput: cache reads, a tenth of input)
+  "claude-opus-4-6": { input: 5, cachedInput: 0.5, output: 25 },
+  "claude-opus-4-5": { input: 5, cachedInput: 0.5, output: 25 },
   "claude-opus-4-1": { input: 15, cachedInput: 1.5, output: 75 },
+  "claude-sonnet-4-6": { input: 3, cachedInput: 0.3, output: 15 },
   "claude-sonnet-4-5": { input: 3, cachedInput: 0.3, output: 15 },
   "claude-sonnet-4": { input: 3, cachedInput: 0.3, output: 15 },
   "claude-haiku-4-5": { input: 1, cachedInput: 0.1, output: 5 },
   "claude-3-5-haiku": { input: 0.8, cachedInput: 0.08, output: 4 },
   // Google (prompts up to 200k tokens)
+  "gemini-3.1-pro-preview": { input: 2, output: 12 },
+  "gemini-3-flash-preview": { input: 0.5, cachedInput: 0.05, output: 3 },
   "gemini-2.5-pro": { input: 1.25, cachedInput: 0.31, output: 10 },
   "gemini-2.5-flash": { input: 0.3, cachedInput: 0.075, output: 2.5 },
   "gemini-2.5-flash-lite": { input: 0.1, cachedInput: 0.025, output: 0.4 },

@@ -17,7 +17,7 @@ async function anthropicError(reply: Reply): Promise<unknown> {
   server = await startProvider(reply);
   const client = new Anthropic({ apiKey: "test", baseURL: server.url, maxRetries: 0 });
   return thrownBy(() =>
-    client.messages.create({ model: "claude-sonnet-4-5", max_tokens: 100, messages: [{ role: "user", content: "hi" }] }),
+    client.messages.create({ model: "claude-sonnet-4-6", max_tokens: 100, messages: [{ role: "user", content: "hi" }] }),
   );
 }
 
@@ -103,7 +103,7 @@ describe("@anthropic-ai/sdk client errors", () => {
         id: "msg_1",
         type: "message",
         role: "assistant",
-        model: "claude-sonnet-4-5",
+        model: "claude-sonnet-4-6",
         content: [{ type: "text", text: "hello" }],
         stop_reason: "end_turn",
         stop_sequence: null,
@@ -112,7 +112,7 @@ describe("@anthropic-ai/sdk client errors", () => {
     });
     const client = new Anthropic({ apiKey: "test", baseURL: server.url, maxRetries: 0 });
 
-    const result = await client.messages.create({ model: "claude-sonnet-4-5", max_tokens: 100, messages: [{ role: "user", content: "hi" }] });
+    const result = await client.messages.create({ model: "claude-sonnet-4-6", max_tokens: 100, messages: [{ role: "user", content: "hi" }] });
 
     expect(readUsage(result)).toEqual({ inputTokens: 14, outputTokens: 5, tokens: 19 });
   });
