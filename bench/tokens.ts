@@ -96,7 +96,7 @@ async function runOnce(config: TokenConfig, overestimate: number, settle: boolea
       maxConcurrent: 64,
       maxTokensPerWindow: config.tokensPerWindow,
       windowSeconds: config.windowMs / 1000,
-      // The bench's margin, in place of the default (0.1 s): one margin, not the two a longer window would add.
+      // The margin as the limiter's own (a longer window would add it to the default margin: counted twice).
       arrivalMarginSeconds: config.marginMs / 1000,
     });
     const shared: Shared = { requests: makeRequests(config.items) };

@@ -40,7 +40,7 @@ interface Shared {
 class AnswerNode extends ThrottledParallelBatchNode<Shared, Question, LlmResult> {
   constructor(
     readonly api: SimulatedProvider,
-    readonly appLimiter: RateLimiter,
+    appLimiter: RateLimiter,
     ledger: UsageLedger,
     onAlert: (line: string) => void,
   ) {

@@ -1,8 +1,9 @@
 /**
  * Test helpers shared by every suite of the monorepo: hand-settled promises,
- * event-loop turns, timer tracking and a concurrency gauge. A private
+ * event-loop turns, timer tracking, a concurrency gauge and a channel collector. A private
  * workspace package, so no package's tests reach into another's test folder.
  */
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { vi } from "vitest";
 
 /** A promise with its settle functions, for a test that settles it by hand. */
@@ -121,4 +122,15 @@ export function trackTimers(): TimerTracker {
       clearSpy.mockRestore();
     },
   };
+}
+
+/** Collects what the diagnostics channel `name` publishes (calling `onMessage` on each too) until `stop()`. */
+export function collect<T>(name: string, onMessage?: (message: T) => void): { messages: T[]; stop: () => void } {
+  const messages: T[] = [];
+  const listener = (m: unknown) => {
+    messages.push(m as T);
+    onMessage?.(m as T);
+  };
+  subscribe(name, listener);
+  return { messages, stop: () => unsubscribe(name, listener) };
 }

@@ -1,13 +1,12 @@
-import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { describe, expect, it, vi } from "vitest";
 import { answer, Calls } from "./ledger-support.js";
-import { LIMITER_CHANNEL } from "../src/observe/channels.js";
+import { LIMITER_CHANNEL, type LimiterMessage } from "../src/observe/channels.js";
 import { BudgetExceeded } from "../src/errors.js";
 import { UsageLedger } from "../src/ledger/ledger.js";
 import { DEFAULT_PRICES, priceOf } from "../src/ledger/prices.js";
 import { type FlowResult, ThrottledAsyncParallelBatchFlow } from "../src/flows.js";
 import { AsyncNode } from "pocketflow-ts";
-import { flush } from "test-support";
+import { collect, flush } from "test-support";
 import { booksFor } from "../src/ledger/options.js";
 import { RateLimiter } from "../src/limiters/sliding-window.js";
 import { Attempts } from "../src/run/attempt.js";
@@ -131,9 +130,7 @@ describe("budget", () => {
   });
 
   it("publishes budget-alert on the limiter channel once per key and period, beside onAlert", async () => {
-    const messages: unknown[] = [];
-    const listener = (m: unknown) => messages.push(m);
-    subscribe(LIMITER_CHANNEL, listener);
+    const channel = collect<LimiterMessage>(LIMITER_CHANNEL);
     const day = 86_400_000;
     let now = 20_000 * day + 1000; // an hour into a day: the clock is the test's, so no run straddles two periods
     const clock = vi.spyOn(Date, "now").mockImplementation(() => now);
@@ -146,11 +143,11 @@ describe("budget", () => {
       now += day; // the next day: a's count starts again, and so does its alert
       await node.runAsync({ items: [6, 7, 8, 9] });
       const alert = (key: string) => ({ event: "budget-alert", source: "Calls", key, kind: "maxRequests", spent: 4, limit: 5, alertAt: 0.8 });
-      expect(messages.filter((m) => (m as { event: string }).event === "budget-alert")).toEqual([alert("a"), alert("b"), alert("a")]);
+      expect(channel.messages.filter((m) => m.event === "budget-alert")).toEqual([alert("a"), alert("b"), alert("a")]);
       expect(alerts).toEqual([alert("a"), alert("b"), alert("a")].map(({ event: _e, source: _s, ...a }) => a));
     } finally {
       clock.mockRestore();
-      unsubscribe(LIMITER_CHANNEL, listener);
+      channel.stop();
     }
   });
 

@@ -1,4 +1,3 @@
-import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { AsyncFlow } from "pocketflow-ts";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import {
@@ -16,7 +15,7 @@ import {
   ThrottledParallelBatchNode,
   TokenBucket,
 } from "../src/index.js";
-import { delay } from "test-support";
+import { collect, delay } from "test-support";
 import { WAIT_SAMPLES, WaitSamples } from "../src/limiters/metrics.js";
 
 interface Shared {
@@ -38,14 +37,6 @@ class Batch extends ThrottledParallelBatchNode<Shared, number, { usage: { prompt
     shared.results = results;
     return undefined;
   }
-}
-
-/** Collects what a channel publishes until `stop()`. */
-function collect<T>(name: string): { messages: T[]; stop: () => void } {
-  const messages: T[] = [];
-  const listener = (m: unknown) => messages.push(m as T);
-  subscribe(name, listener);
-  return { messages, stop: () => unsubscribe(name, listener) };
 }
 
 const stops: Array<() => void> = [];

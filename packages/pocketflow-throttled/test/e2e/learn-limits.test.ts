@@ -5,22 +5,16 @@
  * from a Gemini 429's `QuotaFailure`, as windows of a minute with their
  * per-second share beside them. (The OpenAI style is in openai.test.ts.)
  */
-import { subscribe, unsubscribe } from "node:diagnostics_channel";
-import { afterEach, describe, expect, it } from "vitest";
+import { collect } from "test-support";
+import { describe, expect, it } from "vitest";
 import { RateLimiter } from "../../src/limiters/sliding-window.js";
 import { ThrottledParallelBatchNode } from "../../src/nodes.js";
 import { LIMITER_CHANNEL, type LimiterMessage } from "../../src/observe/channels.js";
 import { maxInAnyWindow } from "../../src/testing/windows.js";
 import { type Answer, inOrder, prompts, provider, recording, type Shared, sdkCall } from "./support.js";
 
-const learned: { windows: readonly object[] }[] = [];
-const onLimiter = (m: unknown) => {
-  if ((m as LimiterMessage).event === "learned") learned.push(m as { windows: readonly object[] });
-};
-subscribe(LIMITER_CHANNEL, onLimiter);
-afterEach(() => {
-  learned.length = 0;
-});
+/** The windows of each `learned` message in `messages`. */
+const learnedWindows = (messages: readonly LimiterMessage[]) => messages.flatMap((m) => (m.event === "learned" ? [m.windows] : []));
 
 describe("learnLimits end to end", () => {
   it("Anthropic: learns requests, input and output tokens per minute from the first answer's headers, and keeps to their per-second shares with no 429", async () => {
@@ -28,14 +22,16 @@ describe("learnLimits end to end", () => {
     const anthropic = await provider({ style: "anthropic", limits: { rpm: 600, itpm: 60_000, otpm: 12_000 } });
     const { node, log } = recording(new ThrottledParallelBatchNode<Shared, string, Answer>({ maxConcurrent: 20, learnLimits: true }), sdkCall(anthropic));
     const shared: Shared = { prompts: prompts(30) };
+    const channel = collect<LimiterMessage>(LIMITER_CHANNEL);
 
-    await node.runAsync(shared);
+    await node.runAsync(shared).finally(channel.stop);
+    const learned = learnedWindows(channel.messages);
 
     expect(anthropic.stats.refused).toBe(0);
     expect(log.failures).toHaveLength(0);
     expect(inOrder(shared.answers, shared.prompts)).toBe(true);
     expect(learned.length).toBeGreaterThanOrEqual(1);
-    expect(learned[0]?.windows).toEqual(
+    expect(learned[0]).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ seconds: 60, maxRequests: 600 }),
         expect.objectContaining({ seconds: 1, maxRequests: 10 }),
@@ -57,18 +53,16 @@ describe("learnLimits end to end", () => {
     const { node, log } = recording(new ThrottledParallelBatchNode<Shared, string, Answer>({ limiter }), sdkCall(gemini));
     const stop = new AbortController();
     // Once learned, the 6th to 8th must wait a minute for the window: stop the run there.
-    const watcher = (m: unknown) => {
-      if ((m as LimiterMessage).event === "learned") setTimeout(() => stop.abort(new Error("learned")), 300);
-    };
-    subscribe(LIMITER_CHANNEL, watcher);
-    try {
-      const error = await node.runAsync({ prompts: prompts(8) }, { signal: stop.signal }).catch((e: unknown) => e);
-      expect(String(error)).toContain("learned");
-    } finally {
-      unsubscribe(LIMITER_CHANNEL, watcher);
-    }
+    const channel = collect<LimiterMessage>(LIMITER_CHANNEL, (m) => {
+      if (m.event === "learned") setTimeout(() => stop.abort(new Error("learned")), 300);
+    });
+    const error = await node
+      .runAsync({ prompts: prompts(8) }, { signal: stop.signal })
+      .catch((e: unknown) => e)
+      .finally(channel.stop);
+    expect(String(error)).toContain("learned");
 
-    expect(learned[0]?.windows).toEqual(
+    expect(learnedWindows(channel.messages)[0]).toEqual(
       expect.arrayContaining([expect.objectContaining({ seconds: 60, maxRequests: 5 }), expect.objectContaining({ seconds: 1, maxRequests: 1 })]),
     );
     expect(limiter.windows).toEqual(expect.arrayContaining([expect.objectContaining({ seconds: 60, maxRequests: 5 })]));
