@@ -15,7 +15,8 @@ const n = Number(itemsArg);
 const load = (name) => {
   const [pkg, sub] = name.split(/\/(.*)/);
   const dir = join(root, "node_modules", pkg);
-  const entry = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")).exports[sub ? `./${sub}` : "."].import;
+  const { import: esm } = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")).exports[sub ? `./${sub}` : "."];
+  const entry = typeof esm === "string" ? esm : esm.default; // { types, default } since the dual ESM/CommonJS build
   return import(pathToFileURL(join(dir, entry)).href);
 };
 const { ThrottledParallelBatchNode } = await load("pocketflow-throttled");
